@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * csv.h - RFC 4180 CSV files that are never truncated or overwritten (DESIGN 7).
+ *
+ * Writer: the file is created exclusively (an existing file is an error, -EEXIST) and every
+ * committed state is written to a temporary file in the same directory and renamed over the
+ * target, so a reader (or a crash) only ever sees whole rows.
+ *
+ * Reader: loads a whole file; errors name file, line and column.
+ */
+#ifndef RPT_CSV_H
+#define RPT_CSV_H
+
+#include <stddef.h>
+
+struct rpt_csv_writer;
+
+/* Create path exclusively and write the header row. *w owned by caller (rpt_csv_close). */
+int rpt_csv_create(const char *path, const char *const *columns, int ncols,
+		   struct rpt_csv_writer **w);
+/* Append one row of ncols values (NULL = empty field) and commit it to disk atomically. */
+int rpt_csv_append(struct rpt_csv_writer *w, const char *const *values);
+/* Free the writer; the file on disk stays as last committed. */
+void rpt_csv_close(struct rpt_csv_writer *w);
+
+struct rpt_csv_table {
+	int ncols; /* columns in the header */
+	int nrows; /* data rows (header excluded) */
+	char **header; /* ncols strings, owned */
+	char ***rows; /* nrows x ncols strings, owned */
+	int *row_line; /* source line number of each data row, owned */
+};
+
+/* Read a whole CSV file. Every row must have as many fields as the header.
+ * On error returns -errno / -EINVAL and writes "path:line:col: what" into err. */
+int rpt_csv_read(const char *path, struct rpt_csv_table **t, char *err, size_t errlen);
+/* Parse from memory (name is used in messages). */
+int rpt_csv_parse(const char *name, const char *text, size_t len, struct rpt_csv_table **t,
+		  char *err, size_t errlen);
+/* Index of a column by name, or -1. */
+int rpt_csv_col(const struct rpt_csv_table *t, const char *name);
+void rpt_csv_free(struct rpt_csv_table *t);
+
+/* Format one field into out per RFC 4180 (quoted when it holds , " CR or LF). */
+int rpt_csv_quote(const char *in, char *out, size_t outlen);
+
+#endif
