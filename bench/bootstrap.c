@@ -1,0 +1,1065 @@
+/* SPDX-License-Identifier: MIT */
+#include "bootstrap.h"
+#include "ibc_common.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BOOT_MAGIC 0x69624253u /* "ibBS" */
+#define BOOT_SLICE_MS 100
+
+enum {
+	TAG_HELLO = 1u << 24,
+	TAG_TABLE = 2u << 24,
+	TAG_ALLGATHER = 3u << 24,
+	TAG_GATHER = 4u << 24,
+	TAG_BCAST = 5u << 24,
+	TAG_SCATTER = 6u << 24,
+};
+
+struct boot_hdr {
+	uint32_t magic;
+	int32_t src;
+	uint32_t tag;
+	uint32_t pad;
+	uint64_t len;
+};
+
+struct boot_peer {
+	int32_t rank, nranks, pid, pad;
+	char host[64];
+	char addr[64]; /* numeric IP of the rank's listener */
+	uint16_t port, pad2[3];
+};
+
+struct boot_table_hdr {
+	int32_t status; /* 0 ok, else -errno and msg says why */
+	int32_t nranks;
+	char job_id[40];
+	char msg[400];
+};
+
+struct boot_sock {
+	int fd;
+	int src; /* rank at the other end, -1 until its first message */
+};
+
+struct boot_msg {
+	struct boot_msg *next;
+	int src;
+	uint32_t tag;
+	size_t len;
+	char data[]; /* owned */
+};
+
+struct ibc_boot {
+	int rank, nranks, timeout_ms;
+	const volatile int *abort_flag; /* borrowed */
+	int listen_fd;
+	struct boot_peer *peers; /* owned, nranks */
+	struct boot_sock *socks; /* owned */
+	int nsocks, capsocks;
+	struct boot_msg *stash; /* owned list of early messages */
+	bool *gone; /* owned: rank closed its connection */
+	uint32_t coll_seq;
+	int local_rank, local_size, nnodes;
+	char local_addr[64];
+	char job_id[40];
+	char root_host[256];
+	int root_port;
+};
+
+static const char *tag_name(uint32_t tag)
+{
+	switch (tag & 0xff000000u) {
+	case TAG_HELLO: return "rendezvous hello";
+	case TAG_TABLE: return "rendezvous table";
+	case TAG_ALLGATHER: return "allgather";
+	case TAG_GATHER: return "gather";
+	case TAG_BCAST: return "broadcast";
+	case TAG_SCATTER: return "scatter";
+	default: return "point-to-point message";
+	}
+}
+
+/* ---------------------------------------------------------------- environment */
+
+static const char *env(const char *n)
+{
+	const char *v = getenv(n);
+
+	return v && *v ? v : NULL;
+}
+
+static int env_pair(const char *rn, const char *sn, int *rank, int *size)
+{
+	const char *r = env(rn), *s = env(sn);
+	long rv, sv;
+
+	if (!r && !s)
+		return 1; /* not this launcher */
+	if (!r || !s) {
+		ibc_err_set("%s is set but %s is not: the launcher environment is incomplete",
+			    r ? rn : sn, r ? sn : rn);
+		return -EINVAL;
+	}
+	if (ibc_parse_int(s, 1, 1 << 30, &sv) || ibc_parse_int(r, 0, 1 << 30, &rv)) {
+		ibc_err_set("%s=%s / %s=%s are not valid rank/size numbers", rn, r, sn, s);
+		return -EINVAL;
+	}
+	if (rv >= sv) {
+		ibc_err_set("%s=%ld is not below %s=%ld", rn, rv, sn, sv);
+		return -EINVAL;
+	}
+	*rank = (int)rv;
+	*size = (int)sv;
+	return 0;
+}
+
+int ibc_boot_slurm_first_host(const char *nl, char *host, size_t len)
+{
+	size_t i = 0, n = 0;
+	const char *br;
+
+	if (!nl || !*nl)
+		return -EINVAL;
+	/* prefix up to '[' or ',' */
+	while (nl[i] && nl[i] != '[' && nl[i] != ',')
+		i++;
+	if (i == 0 || i >= len)
+		return -EINVAL;
+	memcpy(host, nl, i);
+	n = i;
+	if (nl[i] == '[') {
+		br = nl + i + 1;
+		while (*br >= '0' && *br <= '9') {
+			if (n + 1 >= len)
+				return -EINVAL;
+			host[n++] = *br++;
+		}
+		if (n == i || (*br != '-' && *br != ',' && *br != ']'))
+			return -EINVAL;
+	}
+	host[n] = '\0';
+	return 0;
+}
+
+int ibc_boot_env_detect(struct ibc_boot_env *e)
+{
+	static const struct {
+		const char *src, *rank, *size;
+	} launchers[] = {
+		{ "ibcoll", "IBCOLL_RANK", "IBCOLL_NRANKS" },
+		{ "ompi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE" },
+		{ "pmi", "PMI_RANK", "PMI_SIZE" },
+		{ "slurm", "SLURM_PROCID", "SLURM_NTASKS" },
+	};
+	const char *root = env("IBCOLL_ROOT");
+	size_t i;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	e->nranks = 1;
+	snprintf(e->source, sizeof(e->source), "single");
+	for (i = 0; i < IBC_ARRAY_SIZE(launchers); i++) {
+		rc = env_pair(launchers[i].rank, launchers[i].size, &e->rank, &e->nranks);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			snprintf(e->source, sizeof(e->source), "%s", launchers[i].src);
+			break;
+		}
+	}
+	if (i == IBC_ARRAY_SIZE(launchers) && env("PMIX_RANK")) {
+		ibc_err_set("PMIX_RANK is set but the job size is unknown: launch with mpirun "
+			    "(OMPI_COMM_WORLD_SIZE) or srun, or set IBCOLL_RANK and IBCOLL_NRANKS");
+		return -EINVAL;
+	}
+	if (root) {
+		snprintf(e->root, sizeof(e->root), "%s", root);
+	} else if (e->nranks > 1 && env("SLURM_JOB_ID")) {
+		const char *nl = env("SLURM_STEP_NODELIST") ? env("SLURM_STEP_NODELIST")
+							    : env("SLURM_JOB_NODELIST");
+		char host[200];
+		long job = atol(env("SLURM_JOB_ID"));
+		long step = env("SLURM_STEP_ID") ? atol(env("SLURM_STEP_ID")) : 0;
+
+		if (!nl || ibc_boot_slurm_first_host(nl, host, sizeof(host))) {
+			ibc_err_set("cannot find the first host in SLURM_JOB_NODELIST='%s': set "
+				    "IBCOLL_ROOT=host:port",
+				    nl ? nl : "");
+			return -EINVAL;
+		}
+		snprintf(e->root, sizeof(e->root), "%s:%ld", host,
+			 20000 + (job * 7 + step) % 20000);
+	} else if (e->nranks > 1) {
+		ibc_err_set("%d ranks were launched (%s) but no rendezvous address is known: set "
+			    "IBCOLL_ROOT=host:port to a host and free port of rank 0 (e.g. mpirun "
+			    "-x IBCOLL_ROOT=node01:29500 ...)",
+			    e->nranks, e->source);
+		return -EINVAL;
+	}
+	if (env("IBCOLL_JOB_ID"))
+		snprintf(e->job_id, sizeof(e->job_id), "%s", env("IBCOLL_JOB_ID"));
+	return 0;
+}
+
+/* ---------------------------------------------------------------- sockets */
+
+static bool aborted(const struct ibc_boot *b)
+{
+	return b->abort_flag && *b->abort_flag;
+}
+
+static int split_hostport(const char *s, char *host, size_t hlen, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	long p;
+	size_t n;
+
+	if (!colon || colon == s)
+		return -EINVAL;
+	n = (size_t)(colon - s);
+	if (s[0] == '[' && colon[-1] == ']') { /* [v6]:port */
+		s++;
+		n -= 2;
+	}
+	if (n >= hlen || ibc_parse_int(colon + 1, 1, 65535, &p))
+		return -EINVAL;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	char ps[16];
+	int rc;
+
+	snprintf(ps, sizeof(ps), "%d", port);
+	rc = getaddrinfo(host, ps, &hints, &res);
+	if (rc) {
+		ibc_err_set("cannot resolve '%s': %s", host, gai_strerror(rc));
+		return -EHOSTUNREACH;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sl = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void sock_opts(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static int listen_on(const struct sockaddr_storage *ss, socklen_t sl, int *fd_out)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, sl) != 0 || listen(fd, 1024) != 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static void addr_string(const struct sockaddr_storage *ss, char *buf, size_t len, int *port)
+{
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, buf, (socklen_t)len);
+		*port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, buf, (socklen_t)len);
+		*port = ntohs(s4->sin_port);
+	}
+}
+
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now = ibc_now_ns();
+
+	return now >= deadline ? 0 : (int)((deadline - now) / 1000000ull) + 1;
+}
+
+/* Write all of buf, waiting at most until deadline. */
+static int write_full(int fd, const void *buf, size_t len, uint64_t deadline)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		{
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			int ms = remaining_ms(deadline);
+
+			if (!ms)
+				return -ETIMEDOUT;
+			poll(&pfd, 1, IBC_MIN(ms, BOOT_SLICE_MS));
+		}
+	}
+	return 0;
+}
+
+static int read_full(int fd, void *buf, size_t len, uint64_t deadline)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		{
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			int ms = remaining_ms(deadline);
+
+			if (!ms)
+				return -ETIMEDOUT;
+			poll(&pfd, 1, IBC_MIN(ms, BOOT_SLICE_MS));
+		}
+	}
+	return 0;
+}
+
+static int add_sock(struct ibc_boot *b, int fd, int src)
+{
+	if (b->nsocks == b->capsocks) {
+		int cap = b->capsocks ? b->capsocks * 2 : 16;
+		struct boot_sock *n = realloc(b->socks, (size_t)cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		b->socks = n;
+		b->capsocks = cap;
+	}
+	b->socks[b->nsocks].fd = fd;
+	b->socks[b->nsocks].src = src;
+	b->nsocks++;
+	return 0;
+}
+
+static void drop_sock(struct ibc_boot *b, int i)
+{
+	if (b->socks[i].src >= 0 && b->gone)
+		b->gone[b->socks[i].src] = true;
+	close(b->socks[i].fd);
+	b->socks[i] = b->socks[--b->nsocks];
+}
+
+/* Connect to host:port, retrying while the listener is not up yet. */
+static int connect_to(struct ibc_boot *b, const char *host, int port, uint64_t deadline, int *out)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int rc = resolve(host, port, &ss, &sl);
+	int delay_ms = 10;
+
+	if (rc)
+		return rc;
+	for (;;) {
+		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, (struct sockaddr *)&ss, sl) == 0) {
+			sock_opts(fd);
+			*out = fd;
+			return 0;
+		}
+		rc = -errno;
+		close(fd);
+		if (rc != -ECONNREFUSED && rc != -ETIMEDOUT && rc != -EHOSTUNREACH &&
+		    rc != -ENETUNREACH && rc != -EAGAIN)
+			return rc;
+		if (aborted(b))
+			return -ECANCELED;
+		if (!remaining_ms(deadline))
+			return -ETIMEDOUT;
+		usleep((useconds_t)delay_ms * 1000);
+		delay_ms = IBC_MIN(delay_ms * 2, 500);
+	}
+}
+
+static int sock_for(struct ibc_boot *b, int peer, uint64_t deadline, int *fd)
+{
+	int i, rc;
+
+	for (i = 0; i < b->nsocks; i++)
+		if (b->socks[i].src == peer) {
+			*fd = b->socks[i].fd;
+			return 0;
+		}
+	if (peer == 0 && !b->peers)
+		rc = connect_to(b, b->root_host, b->root_port, deadline, fd);
+	else if (b->peers)
+		rc = connect_to(b, b->peers[peer].addr, b->peers[peer].port, deadline, fd);
+	else
+		rc = -ENOTCONN;
+	if (rc)
+		return rc;
+	rc = add_sock(b, *fd, peer);
+	if (rc)
+		close(*fd);
+	return rc;
+}
+
+static const char *peer_host(const struct ibc_boot *b, int peer)
+{
+	if (b->peers)
+		return b->peers[peer].host;
+	return peer == 0 ? b->root_host : "?";
+}
+
+int ibc_boot_send(struct ibc_boot *b, int peer, uint32_t tag, const void *data, size_t len)
+{
+	uint64_t deadline = ibc_now_ns() + (uint64_t)b->timeout_ms * 1000000ull;
+	struct boot_hdr h = { BOOT_MAGIC, b->rank, tag, 0, len };
+	int fd, rc;
+
+	if (peer < 0 || peer >= b->nranks)
+		return -EINVAL;
+	rc = sock_for(b, peer, deadline, &fd);
+	if (!rc)
+		rc = write_full(fd, &h, sizeof(h), deadline);
+	if (!rc && len)
+		rc = write_full(fd, data, len, deadline);
+	if (rc == -ETIMEDOUT)
+		ibc_err_set("bootstrap: timed out after %.1f s sending %s to rank %d (host %s)",
+			    b->timeout_ms / 1e3, tag_name(tag), peer, peer_host(b, peer));
+	else if (rc == -ECANCELED)
+		ibc_err_set("bootstrap: aborted (another rank died)");
+	else if (rc)
+		ibc_err_set("bootstrap: cannot send %s to rank %d (host %s): %s", tag_name(tag),
+			    peer, peer_host(b, peer), strerror(-rc));
+	return rc;
+}
+
+/* Read one message from socket i and stash it. */
+static int pump_sock(struct ibc_boot *b, int i, uint64_t deadline)
+{
+	struct boot_hdr h;
+	struct boot_msg *m, **tail;
+	int rc = read_full(b->socks[i].fd, &h, sizeof(h), deadline);
+
+	if (rc == -ECONNRESET || rc == -EPIPE) {
+		drop_sock(b, i);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (h.magic != BOOT_MAGIC || h.src < 0 || h.src >= b->nranks || h.len > (1ull << 34)) {
+		ibc_err_set("bootstrap: garbage on a connection (is another program using the "
+			    "port?)");
+		drop_sock(b, i);
+		return 0;
+	}
+	m = malloc(sizeof(*m) + h.len);
+	if (!m)
+		return -ENOMEM;
+	m->next = NULL;
+	m->src = h.src;
+	m->tag = h.tag;
+	m->len = h.len;
+	rc = h.len ? read_full(b->socks[i].fd, m->data, h.len, deadline) : 0;
+	if (rc) {
+		free(m);
+		return rc;
+	}
+	if (b->socks[i].src < 0)
+		b->socks[i].src = h.src;
+	for (tail = &b->stash; *tail; tail = &(*tail)->next)
+		;
+	*tail = m;
+	return 0;
+}
+
+/* Wait (one slice) for incoming connections or messages. */
+static int pump(struct ibc_boot *b, int ms, uint64_t deadline)
+{
+	struct pollfd pf[b->nsocks + 1];
+	int n = 0, i, rc;
+
+	if (b->listen_fd >= 0)
+		pf[n++] = (struct pollfd){ .fd = b->listen_fd, .events = POLLIN };
+	for (i = 0; i < b->nsocks; i++)
+		pf[n++] = (struct pollfd){ .fd = b->socks[i].fd, .events = POLLIN };
+	rc = poll(pf, (nfds_t)n, ms);
+	if (rc <= 0)
+		return rc < 0 && errno != EINTR ? -errno : 0;
+	i = 0;
+	if (b->listen_fd >= 0) {
+		if (pf[0].revents & POLLIN) {
+			int fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (fd >= 0) {
+				sock_opts(fd);
+				rc = add_sock(b, fd, -1);
+				if (rc) {
+					close(fd);
+					return rc;
+				}
+			}
+		}
+		i = 1;
+	}
+	/* Socket indices may shift when one is dropped: walk from the end. */
+	for (n = n - 1; n >= i; n--) {
+		if (!(pf[n].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		rc = pump_sock(b, n - i, deadline);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static struct boot_msg *take(struct ibc_boot *b, int src, uint32_t tag)
+{
+	struct boot_msg **pp, *m;
+
+	for (pp = &b->stash; (m = *pp); pp = &m->next)
+		if ((src < 0 || m->src == src) && m->tag == tag) {
+			*pp = m->next;
+			return m;
+		}
+	return NULL;
+}
+
+/* Receive a message from src (or any rank when src < 0) with tag; *msg owned by caller. */
+static int recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg **msg)
+{
+	uint64_t deadline = ibc_now_ns() + (uint64_t)b->timeout_ms * 1000000ull;
+	int rc;
+
+	for (;;) {
+		struct boot_msg *m = take(b, src, tag);
+
+		if (m) {
+			*msg = m;
+			return 0;
+		}
+		if (src >= 0 && b->gone && b->gone[src]) {
+			ibc_err_set("bootstrap: rank %d (host %s) closed its connection while rank "
+				    "%d waited for its %s: it exited or crashed",
+				    src, peer_host(b, src), b->rank, tag_name(tag));
+			return -ECONNRESET;
+		}
+		if (aborted(b)) {
+			ibc_err_set("bootstrap: aborted (another rank died)");
+			return -ECANCELED;
+		}
+		if (!remaining_ms(deadline)) {
+			if (src >= 0)
+				ibc_err_set("bootstrap: timed out after %.1f s: rank %d waited for "
+					    "the %s from rank %d (host %s)",
+					    b->timeout_ms / 1e3, b->rank, tag_name(tag), src,
+					    peer_host(b, src));
+			else
+				ibc_err_set("bootstrap: timed out after %.1f s waiting for %s",
+					    b->timeout_ms / 1e3, tag_name(tag));
+			return -ETIMEDOUT;
+		}
+		rc = pump(b, IBC_MIN(remaining_ms(deadline), BOOT_SLICE_MS), deadline);
+		if (rc) {
+			ibc_err_set("bootstrap: receive failed: %s", strerror(-rc));
+			return rc;
+		}
+	}
+}
+
+int ibc_boot_recv(struct ibc_boot *b, int peer, uint32_t tag, void *data, size_t len)
+{
+	struct boot_msg *m;
+	int rc;
+
+	if (peer < 0 || peer >= b->nranks)
+		return -EINVAL;
+	rc = recv_msg(b, peer, tag, &m);
+	if (rc)
+		return rc;
+	if (m->len != len) {
+		ibc_err_set("bootstrap: %s from rank %d has %zu bytes, expected %zu (do all ranks "
+			    "run the same ibcoll version and options?)",
+			    tag_name(tag), peer, m->len, len);
+		free(m);
+		return -EPROTO;
+	}
+	memcpy(data, m->data, len);
+	free(m);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- rendezvous */
+
+static int make_job_id(char *buf, size_t len)
+{
+	unsigned char r[8];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC), i;
+	ssize_t n = -1;
+
+	if (fd >= 0) {
+		n = read(fd, r, sizeof(r));
+		close(fd);
+	}
+	if (n != (ssize_t)sizeof(r)) {
+		uint64_t t = ibc_now_ns() ^ ((uint64_t)getpid() << 32);
+
+		memcpy(r, &t, sizeof(r));
+	}
+	for (i = 0; i < 8 && (size_t)(2 * i + 2) < len; i++)
+		snprintf(buf + 2 * i, 3, "%02x", r[i]);
+	return 0;
+}
+
+static void fill_self(struct ibc_boot *b, struct boot_peer *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->rank = b->rank;
+	p->nranks = b->nranks;
+	p->pid = getpid();
+	snprintf(p->host, sizeof(p->host), "%s", ibc_hostname());
+	snprintf(p->addr, sizeof(p->addr), "%s", b->local_addr);
+}
+
+static int root_rendezvous(struct ibc_boot *b, const char *job_id)
+{
+	struct boot_table_hdr th = { 0 };
+	size_t tlen = sizeof(th) + (size_t)b->nranks * sizeof(struct boot_peer);
+	char *table = NULL;
+	bool *seen = calloc((size_t)b->nranks, sizeof(bool));
+	int got = 1, i, rc = 0;
+	uint64_t deadline = ibc_now_ns() + (uint64_t)b->timeout_ms * 1000000ull;
+
+	if (!seen)
+		return -ENOMEM;
+	b->peers = calloc((size_t)b->nranks, sizeof(*b->peers));
+	table = malloc(tlen);
+	if (!b->peers || !table) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	seen[0] = true;
+	fill_self(b, &b->peers[0]);
+	b->peers[0].port = (uint16_t)b->root_port;
+	while (got < b->nranks && !th.status) {
+		struct boot_msg *m = take(b, -1, TAG_HELLO);
+		struct boot_peer p;
+
+		if (!m) {
+			if (aborted(b)) {
+				rc = -ECANCELED;
+				ibc_err_set("bootstrap: aborted (another rank died)");
+				goto out;
+			}
+			if (!remaining_ms(deadline))
+				break;
+			rc = pump(b, IBC_MIN(remaining_ms(deadline), BOOT_SLICE_MS), deadline);
+			if (rc)
+				goto out;
+			continue;
+		}
+		if (m->len != sizeof(p)) {
+			free(m);
+			continue;
+		}
+		memcpy(&p, m->data, sizeof(p));
+		free(m);
+		if (p.nranks != b->nranks) {
+			th.status = -EINVAL;
+			snprintf(th.msg, sizeof(th.msg),
+				 "inconsistent job size: rank 0 (host %s) was told %d ranks but "
+				 "rank %d (host %s) was told %d: launch every rank with the same size",
+				 ibc_hostname(), b->nranks, p.rank, p.host, p.nranks);
+		} else if (p.rank <= 0 || p.rank >= b->nranks || seen[p.rank]) {
+			th.status = -EINVAL;
+			snprintf(th.msg, sizeof(th.msg),
+				 "rank %d (host %s) joined twice or is out of range (size %d): two "
+				 "jobs share IBCOLL_ROOT, or the launcher's rank variables are wrong",
+				 p.rank, p.host, b->nranks);
+		} else {
+			seen[p.rank] = true;
+			b->peers[p.rank] = p;
+			got++;
+		}
+	}
+	if (got < b->nranks && !th.status) {
+		char list[256] = "";
+		size_t n = 0;
+		int missing = 0;
+
+		for (i = 0; i < b->nranks; i++) {
+			if (seen[i])
+				continue;
+			if (missing++ < 16)
+				n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d",
+						      missing > 1 ? "," : "", i);
+		}
+		ibc_err_set("bootstrap: timed out after %.1f s at the rendezvous on %s:%d: %d of %d "
+			    "ranks joined; missing rank(s) %s%s (did they start? is IBCOLL_ROOT "
+			    "reachable from their hosts?)",
+			    b->timeout_ms / 1e3, b->root_host, b->root_port, got, b->nranks, list,
+			    missing > 16 ? ",..." : "");
+		rc = -ETIMEDOUT;
+		th.status = rc;
+		snprintf(th.msg, sizeof(th.msg), "%s", ibc_err_get());
+	}
+	th.nranks = b->nranks;
+	snprintf(th.job_id, sizeof(th.job_id), "%s", job_id);
+	memcpy(table, &th, sizeof(th));
+	memcpy(table + sizeof(th), b->peers, (size_t)b->nranks * sizeof(struct boot_peer));
+	for (i = 1; i < b->nranks; i++)
+		if (seen[i])
+			ibc_boot_send(b, i, TAG_TABLE, table, tlen);
+	if (th.status) {
+		if (!rc)
+			ibc_err_set("bootstrap: %s", th.msg);
+		rc = th.status;
+	}
+	snprintf(b->job_id, sizeof(b->job_id), "%s", job_id);
+out:
+	free(table);
+	free(seen);
+	return rc;
+}
+
+static int member_rendezvous(struct ibc_boot *b)
+{
+	struct boot_peer self;
+	struct boot_table_hdr th;
+	size_t tlen = sizeof(th) + (size_t)b->nranks * sizeof(struct boot_peer);
+	struct boot_msg *m = NULL;
+	int rc;
+
+	fill_self(b, &self);
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int port;
+
+		if (getsockname(b->listen_fd, (struct sockaddr *)&ss, &sl) != 0)
+			return -errno;
+		addr_string(&ss, self.addr, sizeof(self.addr), &port);
+		self.port = (uint16_t)port;
+	}
+	rc = ibc_boot_send(b, 0, TAG_HELLO, &self, sizeof(self));
+	if (rc) {
+		if (rc == -ETIMEDOUT || rc == -ECONNREFUSED)
+			ibc_err_set("bootstrap: rank %d could not reach the rendezvous at %s:%d "
+				    "within %.1f s (is rank 0 running? is IBCOLL_ROOT right?)",
+				    b->rank, b->root_host, b->root_port, b->timeout_ms / 1e3);
+		return rc;
+	}
+	rc = recv_msg(b, 0, TAG_TABLE, &m);
+	if (rc)
+		return rc;
+	if (m->len < sizeof(th)) {
+		free(m);
+		return -EPROTO;
+	}
+	memcpy(&th, m->data, sizeof(th));
+	if (th.status) {
+		ibc_err_set("bootstrap: %s", th.msg);
+		free(m);
+		return th.status;
+	}
+	if (m->len != tlen || th.nranks != b->nranks) {
+		ibc_err_set("bootstrap: inconsistent job size: this rank (%d) was told %d ranks, "
+			    "rank 0 %d",
+			    b->rank, b->nranks, th.nranks);
+		free(m);
+		return -EINVAL;
+	}
+	b->peers = malloc((size_t)b->nranks * sizeof(*b->peers));
+	if (!b->peers) {
+		free(m);
+		return -ENOMEM;
+	}
+	memcpy(b->peers, m->data + sizeof(th), (size_t)b->nranks * sizeof(*b->peers));
+	snprintf(b->job_id, sizeof(b->job_id), "%s", th.job_id);
+	free(m);
+	return 0;
+}
+
+/* The address this host uses to reach host:port (a UDP connect sends nothing). */
+static void route_addr(const char *host, int port, char *buf, size_t len)
+{
+	struct sockaddr_storage ss, me;
+	socklen_t sl, ml = sizeof(me);
+	int fd, p;
+
+	snprintf(buf, len, "127.0.0.1");
+	if (resolve(host, port, &ss, &sl))
+		return;
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&ss, sl) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&me, &ml) == 0)
+		addr_string(&me, buf, len, &p);
+	close(fd);
+}
+
+static void compute_locality(struct ibc_boot *b)
+{
+	int i, j;
+
+	b->local_rank = 0;
+	b->local_size = 0;
+	b->nnodes = 0;
+	for (i = 0; i < b->nranks; i++) {
+		bool first = true;
+
+		if (strcmp(b->peers[i].host, b->peers[b->rank].host) == 0) {
+			if (i < b->rank)
+				b->local_rank++;
+			b->local_size++;
+		}
+		for (j = 0; j < i && first; j++)
+			if (strcmp(b->peers[i].host, b->peers[j].host) == 0)
+				first = false;
+		if (first)
+			b->nnodes++;
+	}
+}
+
+int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **out)
+{
+	struct ibc_boot *b = calloc(1, sizeof(*b));
+	char job[40];
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	b->rank = o->rank;
+	b->nranks = o->nranks;
+	b->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 60000;
+	b->abort_flag = o->abort_flag;
+	b->listen_fd = -1;
+	b->gone = calloc((size_t)b->nranks, sizeof(bool));
+	if (!b->gone) {
+		free(b);
+		return -ENOMEM;
+	}
+	if (o->job_id && *o->job_id)
+		snprintf(job, sizeof(job), "%s", o->job_id);
+	else
+		make_job_id(job, sizeof(job));
+
+	if (b->nranks == 1) {
+		b->peers = calloc(1, sizeof(*b->peers));
+		if (!b->peers) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		snprintf(b->local_addr, sizeof(b->local_addr), "127.0.0.1");
+		fill_self(b, &b->peers[0]);
+		snprintf(b->job_id, sizeof(b->job_id), "%s", job);
+		compute_locality(b);
+		*out = b;
+		return 0;
+	}
+	if (!o->root || split_hostport(o->root, b->root_host, sizeof(b->root_host),
+				       &b->root_port)) {
+		ibc_err_set("bootstrap: rendezvous address '%s' is not host:port (IBCOLL_ROOT)",
+			    o->root ? o->root : "");
+		rc = -EINVAL;
+		goto fail;
+	}
+	route_addr(b->root_host, b->root_port, b->local_addr, sizeof(b->local_addr));
+	if (b->rank == 0) {
+		if (o->root_fd >= 0) {
+			b->listen_fd = o->root_fd;
+		} else {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+
+			rc = resolve(b->root_host, b->root_port, &ss, &sl);
+			if (!rc)
+				rc = listen_on(&ss, sl, &b->listen_fd);
+			if (rc) {
+				ibc_err_set("bootstrap: rank 0 cannot listen on %s:%d: %s (is the "
+					    "port in use, or is IBCOLL_ROOT not this host?)",
+					    b->root_host, b->root_port, strerror(-rc));
+				goto fail;
+			}
+		}
+		rc = root_rendezvous(b, job);
+	} else {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		rc = resolve(b->local_addr, 0, &ss, &sl);
+		if (!rc)
+			rc = listen_on(&ss, sl, &b->listen_fd);
+		if (rc) {
+			ibc_err_set("bootstrap: rank %d cannot listen on %s: %s", b->rank,
+				    b->local_addr, strerror(-rc));
+			goto fail;
+		}
+		rc = member_rendezvous(b);
+	}
+	if (rc)
+		goto fail;
+	compute_locality(b);
+	*out = b;
+	return 0;
+fail:
+	ibc_boot_fini(b);
+	return rc;
+}
+
+void ibc_boot_fini(struct ibc_boot *b)
+{
+	struct boot_msg *m;
+
+	if (!b)
+		return;
+	while (b->nsocks)
+		drop_sock(b, b->nsocks - 1);
+	if (b->listen_fd >= 0)
+		close(b->listen_fd);
+	while ((m = b->stash)) {
+		b->stash = m->next;
+		free(m);
+	}
+	free(b->socks);
+	free(b->peers);
+	free(b->gone);
+	free(b);
+}
+
+int ibc_boot_rank(const struct ibc_boot *b)
+{
+	return b->rank;
+}
+int ibc_boot_nranks(const struct ibc_boot *b)
+{
+	return b->nranks;
+}
+int ibc_boot_local_rank(const struct ibc_boot *b)
+{
+	return b->local_rank;
+}
+int ibc_boot_local_size(const struct ibc_boot *b)
+{
+	return b->local_size;
+}
+int ibc_boot_nnodes(const struct ibc_boot *b)
+{
+	return b->nnodes;
+}
+const char *ibc_boot_host(const struct ibc_boot *b, int rank)
+{
+	return rank >= 0 && rank < b->nranks ? b->peers[rank].host : "?";
+}
+const char *ibc_boot_job_id(const struct ibc_boot *b)
+{
+	return b->job_id;
+}
+const char *ibc_boot_local_addr(const struct ibc_boot *b)
+{
+	return b->local_addr;
+}
+int ibc_boot_pid(const struct ibc_boot *b, int rank)
+{
+	return rank >= 0 && rank < b->nranks ? b->peers[rank].pid : -1;
+}
+
+/* ---------------------------------------------------------------- collectives */
+
+int ibc_boot_gather(struct ibc_boot *b, const void *mine, void *all, size_t len)
+{
+	uint32_t tag = TAG_GATHER | (b->coll_seq++ & 0xffffff);
+	int i, rc;
+
+	if (b->rank != 0)
+		return ibc_boot_send(b, 0, tag, mine, len);
+	memcpy(all, mine, len);
+	for (i = 1; i < b->nranks; i++) {
+		rc = ibc_boot_recv(b, i, tag, (char *)all + (size_t)i * len, len);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int ibc_boot_bcast(struct ibc_boot *b, void *data, size_t len)
+{
+	uint32_t tag = TAG_BCAST | (b->coll_seq++ & 0xffffff);
+	int i, rc;
+
+	if (b->rank != 0)
+		return ibc_boot_recv(b, 0, tag, data, len);
+	for (i = 1; i < b->nranks; i++) {
+		rc = ibc_boot_send(b, i, tag, data, len);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int ibc_boot_allgather(struct ibc_boot *b, const void *mine, void *all, size_t len)
+{
+	int rc = ibc_boot_gather(b, mine, all, len);
+
+	if (rc)
+		return rc;
+	return ibc_boot_bcast(b, all, len * (size_t)b->nranks);
+}
+
+int ibc_boot_barrier(struct ibc_boot *b)
+{
+	char c = 0, *all = NULL;
+	int rc;
+
+	if (b->rank == 0) {
+		all = malloc((size_t)b->nranks);
+		if (!all)
+			return -ENOMEM;
+	}
+	rc = ibc_boot_gather(b, &c, all, 1);
+	if (!rc)
+		rc = ibc_boot_bcast(b, &c, 1);
+	free(all);
+	return rc;
+}

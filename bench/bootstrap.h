@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bootstrap.h - rank discovery and rendezvous (DESIGN 5).
+ *
+ * Rank and size come from the launcher's environment (ibcoll's own --np launcher, Open MPI,
+ * PMIx, PMI, Slurm). The rendezvous address is IBCOLL_ROOT=host:port, or under Slurm the first
+ * host of the job's node list. Every rank opens a small TCP listener; rank 0 listens on the
+ * root address, gathers everyone's hello (rank, size, host, pid, listener address), checks that
+ * all agree on the size and that each rank appears once, and sends the table back. After that,
+ * point-to-point messages (send/recv by peer and tag) and allgather/gather/barrier built on them
+ * carry transport handles and results. Every wait is bounded by the timeout, and a timeout
+ * names the ranks and hosts that were waited for.
+ */
+#ifndef IBC_BOOTSTRAP_H
+#define IBC_BOOTSTRAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ibc_boot;
+
+/* Where rank/size came from, as detected from the environment. */
+struct ibc_boot_env {
+	int rank, nranks;
+	char source[32]; /* "ibcoll", "ompi", "pmix", "pmi", "slurm", "single" */
+	char root[256]; /* "host:port" or "" */
+	char job_id[40]; /* shared by all ranks when the launcher provides one, else "" */
+};
+
+/* Read rank/size/root from the environment. Returns 0, or -EINVAL with ibc_err_get() naming the
+ * variables that are inconsistent or malformed. With no launcher at all: rank 0 of 1. */
+int ibc_boot_env_detect(struct ibc_boot_env *env);
+
+/* First host of a Slurm node list ("n[01-04,7],gpu2" -> "n01"). 0 or -EINVAL. */
+int ibc_boot_slurm_first_host(const char *nodelist, char *host, size_t len);
+
+struct ibc_boot_opts {
+	int rank, nranks;
+	const char *root; /* "host:port"; may be NULL when nranks == 1 */
+	int root_fd; /* >= 0: an already-bound listening socket for rank 0 (--np launcher) */
+	const char *job_id; /* NULL: rank 0 makes one and shares it */
+	int timeout_ms;
+	const volatile int *abort_flag; /* optional: a launcher says a rank died */
+};
+
+int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **b);
+void ibc_boot_fini(struct ibc_boot *b);
+
+int ibc_boot_rank(const struct ibc_boot *b);
+int ibc_boot_nranks(const struct ibc_boot *b);
+int ibc_boot_local_rank(const struct ibc_boot *b); /* index among ranks on this host */
+int ibc_boot_local_size(const struct ibc_boot *b);
+int ibc_boot_nnodes(const struct ibc_boot *b);
+const char *ibc_boot_host(const struct ibc_boot *b, int rank); /* hostname of a rank */
+const char *ibc_boot_job_id(const struct ibc_boot *b);
+const char *ibc_boot_local_addr(const struct ibc_boot *b); /* IP that reaches the root */
+int ibc_boot_pid(const struct ibc_boot *b, int rank);
+
+/* Point-to-point: messages are matched by (source rank, tag), queued if they arrive early. */
+int ibc_boot_send(struct ibc_boot *b, int peer, uint32_t tag, const void *data, size_t len);
+int ibc_boot_recv(struct ibc_boot *b, int peer, uint32_t tag, void *data, size_t len);
+
+/* all: nranks * len bytes, rank i's contribution at offset i * len. */
+int ibc_boot_allgather(struct ibc_boot *b, const void *mine, void *all, size_t len);
+/* Like allgather but only rank 0 receives (all may be NULL elsewhere). */
+int ibc_boot_gather(struct ibc_boot *b, const void *mine, void *all, size_t len);
+/* Rank 0's data to everyone. */
+int ibc_boot_bcast(struct ibc_boot *b, void *data, size_t len);
+int ibc_boot_barrier(struct ibc_boot *b);
+
+#endif

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+#include "coll.h"
+#include "ibc_common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_RING(c) (0x100 + (c))
+#define STREAM_TREE(t, c, down) (0x200 + ((t)*IBC_MAX_CHANNELS + (c)) * 2 + (down))
+
+static const char *const algo_names[IBC_ALGO_COUNT] = { "ring", "tree", "mpi" };
+
+const char *ibc_algo_name(enum ibc_algo a)
+{
+	return a < IBC_ALGO_COUNT ? algo_names[a] : "?";
+}
+
+int ibc_algo_parse(const char *s, enum ibc_algo *a)
+{
+	int i;
+
+	for (i = 0; i < IBC_ALGO_COUNT; i++)
+		if (strcmp(s, algo_names[i]) == 0) {
+			*a = (enum ibc_algo)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* ---------------------------------------------------------------- trees */
+
+static int top_pow2(int n)
+{
+	int t = 1;
+
+	while (t * 2 <= n - 1)
+		t *= 2;
+	return t;
+}
+
+static int bt_parent(int n, int x)
+{
+	int top;
+
+	if (x == 0 || n < 2)
+		return -1;
+	top = top_pow2(n);
+	for (;;) {
+		int b = x & -x, q;
+
+		if (x == top)
+			return 0;
+		q = ((x / b) % 4 == 1) ? x + b : x - b;
+		if (q < n)
+			return q;
+		x = q;
+	}
+}
+
+void ibc_btree(int n, int pos, int *parent, int *child0, int *child1)
+{
+	int b, c, cb;
+
+	*parent = bt_parent(n, pos);
+	*child0 = *child1 = -1;
+	if (n < 2)
+		return;
+	if (pos == 0) {
+		*child0 = top_pow2(n);
+		return;
+	}
+	b = pos & -pos;
+	if (b < 2)
+		return;
+	*child0 = pos - b / 2;
+	c = pos + b / 2;
+	cb = b / 2;
+	while (c >= n) {
+		if (cb == 1) {
+			c = -1;
+			break;
+		}
+		cb >>= 1;
+		c -= cb;
+	}
+	*child1 = c;
+}
+
+static int tree_rank(int n, int tree, int pos)
+{
+	if (pos < 0 || tree == 0)
+		return pos;
+	return (n % 2 == 0) ? n - 1 - pos : (pos + 1) % n;
+}
+
+static int tree_pos(int n, int tree, int rank)
+{
+	if (tree == 0)
+		return rank;
+	return (n % 2 == 0) ? n - 1 - rank : (rank - 1 + n) % n;
+}
+
+void ibc_dbtree(int n, int rank, int tree, int *parent, int *child0, int *child1)
+{
+	int p, c0, c1;
+
+	ibc_btree(n, tree_pos(n, tree, rank), &p, &c0, &c1);
+	*parent = tree_rank(n, tree, p);
+	*child0 = tree_rank(n, tree, c0);
+	*child1 = tree_rank(n, tree, c1);
+}
+
+/* ---------------------------------------------------------------- programs */
+
+static size_t part(size_t n, size_t i, size_t parts)
+{
+	/* start of part i of n split into `parts` nearly equal pieces, no overflow for n < 2^56 */
+	return (size_t)(((unsigned __int128)n * i) / parts);
+}
+
+static int add(struct ibc_prog *p, int lane, int kind, int link, size_t count, const void *src,
+	       void *dst, struct ibc_tp_mr *mr)
+{
+	struct ibc_step op = { .kind = (uint8_t)kind, .link = link, .count = count, .src = src,
+			     .dst = dst, .mr = mr };
+
+	return ibc_prog_add(p, lane, &op);
+}
+
+static int local_prog(const struct ibc_coll_args *a, struct ibc_prog *p)
+{
+	int rc = ibc_prog_init(p, 1, NULL, 0, a->dt, a->op, 1);
+
+	if (!rc && a->in->ptr != a->out->ptr)
+		rc = add(p, 0, IBC_OPK_COPY, -1, a->count, a->in->ptr, a->out->ptr, NULL);
+	if (!rc)
+		rc = add(p, 0, IBC_OPK_FINISH, -1, a->count, NULL, a->out->ptr, NULL);
+	return rc;
+}
+
+static int ring_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc_prog *p)
+{
+	int n = c->nranks, r = c->rank, C = a->channels, ch, rc;
+	size_t es = ibc_dtype_size(a->dt), celem = IBC_MAX(a->chunk_bytes / es, 1);
+	struct ibc_link_req req[2 * IBC_MAX_CHANNELS];
+	struct ibc_link *links[2 * IBC_MAX_CHANNELS];
+	char *in = a->in->ptr, *out = a->out->ptr;
+
+	for (ch = 0; ch < C; ch++) {
+		req[2 * ch] = (struct ibc_link_req){ (r + 1) % n, true, STREAM_RING(ch) };
+		req[2 * ch + 1] = (struct ibc_link_req){ (r - 1 + n) % n, false, STREAM_RING(ch) };
+	}
+	rc = ibc_comm_connect(c, req, 2 * C, links);
+	if (rc)
+		return rc;
+	rc = ibc_prog_init(p, C, NULL, 0, a->dt, a->op, n);
+	if (rc)
+		return rc;
+	{
+		struct ibc_link **own = malloc(sizeof(*links) * 2 * (size_t)C);
+
+		if (!own)
+			return -ENOMEM;
+		memcpy(own, links, sizeof(*links) * 2 * (size_t)C);
+		rc = ibc_prog_set_links(p, own, 2 * C);
+		if (rc)
+			return rc;
+	}
+
+	for (ch = 0; ch < C; ch++) {
+		size_t cs = part(a->count, (size_t)ch, (size_t)C);
+		size_t m = part(a->count, (size_t)ch + 1, (size_t)C) - cs;
+		size_t maxseg = (m + (size_t)n - 1) / (size_t)n;
+		size_t K = IBC_MAX((maxseg + celem - 1) / celem, 1), j;
+		int sl = 2 * ch, rl = 2 * ch + 1, s;
+
+		for (j = 0; j < K; j++) {
+#define SEG_OFF(k) (cs + part(m, (size_t)(k), (size_t)n))
+#define SEG_LEN(k) (part(m, (size_t)(k) + 1, (size_t)n) - part(m, (size_t)(k), (size_t)n))
+#define CH_OFF(k) (SEG_OFF(k) + part(SEG_LEN(k), j, K))
+#define CH_LEN(k) (part(SEG_LEN(k), j + 1, K) - part(SEG_LEN(k), j, K))
+			for (s = 0; s < n - 1 && !rc; s++) {
+				int sk = ((r - s) % n + n) % n, rk = ((r - s - 1) % n + n) % n;
+				const char *src = (s == 0 ? in : out) + CH_OFF(sk) * es;
+
+				rc = add(p, ch, IBC_OPK_SEND, sl, CH_LEN(sk), src, NULL,
+					 s == 0 ? a->in->mr : a->out->mr);
+				if (!rc)
+					rc = add(p, ch, IBC_OPK_RECV_REDUCE, rl, CH_LEN(rk),
+						 in + CH_OFF(rk) * es, out + CH_OFF(rk) * es,
+						 a->out->mr);
+			}
+			if (!rc && a->op == IBC_OP_AVG)
+				rc = add(p, ch, IBC_OPK_FINISH, -1, CH_LEN((r + 1) % n), NULL,
+					 out + CH_OFF((r + 1) % n) * es, NULL);
+			for (s = 0; s < n - 1 && !rc; s++) {
+				int sk = ((r + 1 - s) % n + n) % n, rk = ((r - s) % n + n) % n;
+
+				rc = add(p, ch, IBC_OPK_SEND, sl, CH_LEN(sk),
+					 out + CH_OFF(sk) * es, NULL, a->out->mr);
+				if (!rc)
+					rc = add(p, ch, IBC_OPK_RECV_COPY, rl, CH_LEN(rk), NULL,
+						 out + CH_OFF(rk) * es, a->out->mr);
+			}
+#undef SEG_OFF
+#undef SEG_LEN
+#undef CH_OFF
+#undef CH_LEN
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+struct tree_node {
+	int parent, child[2], nch;
+	int l_up_parent, l_dn_parent, l_up_child[2], l_dn_child[2]; /* program link indices */
+};
+
+static int tree_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc_prog *p)
+{
+	int n = c->nranks, r = c->rank, C = a->channels, t, ch, i, rc, nreq = 0;
+	size_t es = ibc_dtype_size(a->dt), celem = IBC_MAX(a->chunk_bytes / es, 1);
+	struct tree_node tn[2][IBC_MAX_CHANNELS];
+	struct ibc_link_req *req = calloc((size_t)(12 * C), sizeof(*req));
+	struct ibc_link **links = calloc((size_t)(12 * C), sizeof(*links));
+	char *in = a->in->ptr, *out = a->out->ptr;
+
+	if (!req || !links) {
+		free(req);
+		free(links);
+		return -ENOMEM;
+	}
+	for (t = 0; t < 2; t++) {
+		for (ch = 0; ch < C; ch++) {
+			struct tree_node *x = &tn[t][ch];
+
+			ibc_dbtree(n, r, t, &x->parent, &x->child[0], &x->child[1]);
+			x->nch = (x->child[0] >= 0) + (x->child[1] >= 0);
+			if (x->child[0] < 0 && x->child[1] >= 0) {
+				x->child[0] = x->child[1];
+				x->child[1] = -1;
+			}
+			if (x->parent >= 0) {
+				x->l_up_parent = nreq;
+				req[nreq++] = (struct ibc_link_req){ x->parent, true,
+								     STREAM_TREE(t, ch, 0) };
+				x->l_dn_parent = nreq;
+				req[nreq++] = (struct ibc_link_req){ x->parent, false,
+								     STREAM_TREE(t, ch, 1) };
+			}
+			for (i = 0; i < x->nch; i++) {
+				x->l_up_child[i] = nreq;
+				req[nreq++] = (struct ibc_link_req){ x->child[i], false,
+								     STREAM_TREE(t, ch, 0) };
+				x->l_dn_child[i] = nreq;
+				req[nreq++] = (struct ibc_link_req){ x->child[i], true,
+								     STREAM_TREE(t, ch, 1) };
+			}
+		}
+	}
+	rc = ibc_comm_connect(c, req, nreq, links);
+	free(req);
+	if (!rc)
+		rc = ibc_prog_init(p, 4 * C, NULL, 0, a->dt, a->op, n);
+	if (rc) {
+		free(links);
+		return rc;
+	}
+	rc = ibc_prog_set_links(p, links, nreq);
+	if (rc)
+		return rc;
+
+	for (t = 0; t < 2; t++) {
+		for (ch = 0; ch < C && !rc; ch++) {
+			struct tree_node *x = &tn[t][ch];
+			size_t cs = part(a->count, (size_t)ch, (size_t)C);
+			size_t m = part(a->count, (size_t)ch + 1, (size_t)C) - cs;
+			size_t hs = cs + (t == 0 ? 0 : m / 2), hl = t == 0 ? m / 2 : m - m / 2;
+			size_t K = IBC_MAX((hl + celem - 1) / celem, 1), j;
+			int up = (t * C + ch) * 2, dn = up + 1;
+
+			for (j = 0; j < K && !rc; j++) {
+				size_t o = (hs + part(hl, j, K)) * es;
+				size_t k = part(hl, j + 1, K) - part(hl, j, K);
+
+				/* reduce up */
+				if (x->nch == 0) {
+					rc = add(p, up, IBC_OPK_SEND, x->l_up_parent, k, in + o, NULL,
+						 a->in->mr);
+				} else {
+					rc = add(p, up, IBC_OPK_RECV_REDUCE, x->l_up_child[0], k,
+						 in + o, out + o, a->out->mr);
+					if (!rc && x->nch == 2)
+						rc = add(p, up, IBC_OPK_RECV_REDUCE,
+							 x->l_up_child[1], k, out + o, out + o,
+							 a->out->mr);
+					if (!rc && x->parent >= 0)
+						rc = add(p, up, IBC_OPK_SEND, x->l_up_parent, k,
+							 out + o, NULL, a->out->mr);
+					else if (!rc)
+						rc = add(p, up, IBC_OPK_FINISH, -1, k, NULL,
+							 out + o, NULL);
+				}
+				/* broadcast down */
+				if (!rc && x->parent < 0) {
+					struct ibc_step w = { .kind = IBC_OPK_WAIT_LANE,
+							    .lane = up,
+							    .pc = p->lanes[up].nops };
+
+					rc = ibc_prog_add(p, dn, &w);
+				} else if (!rc) {
+					rc = add(p, dn, IBC_OPK_RECV_COPY, x->l_dn_parent, k, NULL,
+						 out + o, a->out->mr);
+				}
+				for (i = 0; i < x->nch && !rc; i++)
+					rc = add(p, dn, IBC_OPK_SEND, x->l_dn_child[i], k, out + o,
+						 NULL, a->out->mr);
+			}
+		}
+	}
+	return rc;
+}
+
+int ibc_allreduce_prepare(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc_prog *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (a->channels < 1 || a->channels > IBC_MAX_CHANNELS)
+		return -EINVAL;
+	if (a->chunk_bytes > c->max_chunk) {
+		ibc_err_set("chunk of %zu bytes exceeds the engine's %zu", a->chunk_bytes,
+			    c->max_chunk);
+		return -EINVAL;
+	}
+	if (c->nranks == 1)
+		return local_prog(a, p);
+	switch (a->algo) {
+	case IBC_ALGO_RING:
+		return ring_prog(c, a, p);
+	case IBC_ALGO_TREE:
+		return tree_prog(c, a, p);
+	default:
+		ibc_err_set("algorithm %s is not a program of the engine", ibc_algo_name(a->algo));
+		return -EINVAL;
+	}
+}

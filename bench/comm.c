@@ -1,0 +1,721 @@
+/* SPDX-License-Identifier: MIT */
+#include "comm.h"
+#include "ibc_common.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONN_TAG(stream) ((0x10u << 24) | ((uint32_t)(stream)&0xffffffu))
+#define ENG_MAX_DEPTH 16
+#define ENG_MAX_SENDS 256
+
+/* Engine state of one link during a program run. */
+struct ibc_eng_link {
+	struct ibc_link *l; /* borrowed */
+	int lane;
+	int *rops; /* owned: indices (in lane order) of this link's receive ops */
+	int nrops, caprops;
+	int posted, done; /* receives pre-posted / completed, indices into rops */
+	struct ibc_tp_req *rreq[ENG_MAX_DEPTH];
+	struct ibc_tp_req *sreq[ENG_MAX_SENDS]; /* outstanding sends, ring */
+	int shead, stail;
+	int max_sends;
+};
+
+static const char *host_of(const struct ibc_comm *c, int rank)
+{
+	return ibc_boot_host(c->boot, rank);
+}
+
+/* Turn a transport failure into a message naming both ends. */
+static int tp_fail(struct ibc_comm *c, int rc, const struct ibc_link *l, const char *what)
+{
+	const char *detail = c->ops->last_error(c->ctx);
+
+	if (rc == -ECANCELED)
+		ibc_err_set("rank %d (host %s): aborted while %s rank %d: another rank died",
+			    c->rank, host_of(c, c->rank), what, l ? l->peer : -1);
+	else
+		ibc_err_set("rank %d (host %s): %s: %s %s rank %d (host %s) failed: %s", c->rank,
+			    host_of(c, c->rank), c->ops->name, what, l && l->is_send ? "to" : "from",
+			    l ? l->peer : -1, l ? host_of(c, l->peer) : "?",
+			    detail && *detail ? detail : strerror(-rc));
+	return rc;
+}
+
+int ibc_comm_init(struct ibc_comm *c, struct ibc_boot *boot, const struct ibc_comm_opts *o)
+{
+	int rc, ndev = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->boot = boot;
+	c->ops = o->ops;
+	c->cfg = o->cfg;
+	c->rank = ibc_boot_rank(boot);
+	c->nranks = ibc_boot_nranks(boot);
+	c->timeout_ms = o->timeout_ms;
+	c->abort_flag = o->abort_flag;
+	c->depth = IBC_MAX(1, IBC_MIN(o->depth, ENG_MAX_DEPTH));
+	c->max_chunk = o->max_chunk;
+	c->cfg.rank = c->rank;
+	c->cfg.nranks = c->nranks;
+	c->cfg.local_rank = ibc_boot_local_rank(boot);
+	c->cfg.local_size = ibc_boot_local_size(boot);
+	c->cfg.job_id = ibc_boot_job_id(boot);
+	c->cfg.hostname = ibc_boot_host(boot, c->rank);
+	c->cfg.local_addr = ibc_boot_local_addr(boot);
+	c->cfg.timeout_ms = o->timeout_ms;
+	c->cfg.abort_flag = o->abort_flag;
+	ibc_err_clear();
+	rc = c->ops->init(&c->cfg, &c->ctx);
+	if (rc) {
+		ibc_err_prefix("rank %d (host %s): transport %s: ", c->rank, host_of(c, c->rank),
+			       c->ops->name);
+		return rc;
+	}
+	rc = c->ops->devices(c->ctx, &ndev);
+	if (!rc && ndev < 1)
+		rc = -ENODEV;
+	if (!rc)
+		rc = c->ops->get_props(c->ctx, 0, &c->props);
+	if (rc) {
+		tp_fail(c, rc, NULL, "device query");
+		c->ops->fini(c->ctx);
+		c->ctx = NULL;
+		return rc;
+	}
+	c->direct = (c->props.caps & IBC_TP_CAP_DIRECT) && IBC_TP_HAS(c->ops, recv_direct) &&
+		    IBC_TP_HAS(c->ops, recv_release);
+	if (getenv("IBCOLL_NO_DIRECT"))
+		c->direct = false;
+	return 0;
+}
+
+int ibc_comm_alloc(struct ibc_comm *c, size_t len, struct ibc_buf *b)
+{
+	struct ibc_tp_buf d = { .kind = IBC_MEM_HOST, .dmabuf_fd = -1, .cuda_device = -1 };
+	size_t alen = len ? len : 64;
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	if ((c->props.caps & IBC_TP_CAP_SHARED_ALLOC) && IBC_TP_HAS(c->ops, mem_alloc)) {
+		rc = c->ops->mem_alloc(c->ctx, alen, &b->ptr, &b->mr);
+		if (rc)
+			return tp_fail(c, rc, NULL, "allocating shared buffers");
+		b->len = len;
+		b->from_tp = true;
+		return 0;
+	}
+	if (posix_memalign(&b->ptr, 4096, (alen + 4095) & ~(size_t)4095))
+		return -ENOMEM;
+	d.addr = b->ptr;
+	d.len = alen;
+	rc = c->ops->reg_mr(c->ctx, 0, &d, &b->mr);
+	if (rc) {
+		free(b->ptr);
+		b->ptr = NULL;
+		return tp_fail(c, rc, NULL, "registering memory");
+	}
+	b->len = len;
+	return 0;
+}
+
+int ibc_comm_free(struct ibc_comm *c, struct ibc_buf *b)
+{
+	int rc = 0;
+
+	if (!b->ptr)
+		return 0;
+	if (b->from_tp) {
+		rc = c->ops->mem_free(c->ctx, b->ptr, b->mr);
+	} else {
+		if (b->mr)
+			rc = c->ops->dereg_mr(c->ctx, b->mr);
+		free(b->ptr);
+	}
+	memset(b, 0, sizeof(*b));
+	return rc;
+}
+
+static struct ibc_link *find_link(struct ibc_comm *c, const struct ibc_link_req *r)
+{
+	int i;
+
+	for (i = 0; i < c->nlinks; i++) {
+		struct ibc_link *l = c->links[i];
+
+		if (l->peer == r->peer && l->is_send == r->is_send && l->stream == r->stream)
+			return l;
+	}
+	return NULL;
+}
+
+static int add_link(struct ibc_comm *c, const struct ibc_link_req *r, struct ibc_link **out)
+{
+	struct ibc_link *l;
+
+	if (c->nlinks == c->caplinks) {
+		int cap = c->caplinks ? c->caplinks * 2 : 16;
+		struct ibc_link **n = realloc(c->links, (size_t)cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		c->links = n;
+		c->caplinks = cap;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->peer = r->peer;
+	l->is_send = r->is_send;
+	l->stream = r->stream;
+	c->links[c->nlinks++] = l;
+	*out = l;
+	return 0;
+}
+
+struct pending {
+	struct ibc_link *l;
+	struct ibc_tp_listener *lst; /* owned until accepted */
+	char handle[IBC_TP_HANDLE_BYTES];
+};
+
+int ibc_comm_connect(struct ibc_comm *c, const struct ibc_link_req *req, int n,
+		     struct ibc_link **links)
+{
+	struct pending *pend = calloc((size_t)(n ? n : 1), sizeof(*pend));
+	int npend = 0, i, rc = 0, left;
+	uint64_t t0 = ibc_now_ns();
+
+	if (!pend)
+		return -ENOMEM;
+	/* 1. receivers listen and ship handles; 2. senders fetch handles */
+	for (i = 0; i < n; i++) {
+		struct ibc_link *l = find_link(c, &req[i]);
+
+		if (l) {
+			links[i] = l;
+			continue;
+		}
+		if (req[i].peer < 0 || req[i].peer >= c->nranks || req[i].peer == c->rank) {
+			ibc_err_set("internal: bad link to rank %d", req[i].peer);
+			rc = -EINVAL;
+			goto out;
+		}
+		rc = add_link(c, &req[i], &l);
+		if (rc)
+			goto out;
+		links[i] = l;
+		pend[npend].l = l;
+		if (!l->is_send) {
+			rc = c->ops->listen(c->ctx, 0, pend[npend].handle, &pend[npend].lst);
+			if (rc) {
+				tp_fail(c, rc, l, "listening for");
+				goto out;
+			}
+			rc = ibc_boot_send(c->boot, l->peer, CONN_TAG(l->stream),
+					   pend[npend].handle, IBC_TP_HANDLE_BYTES);
+			if (rc)
+				goto out;
+		}
+		npend++;
+	}
+	for (i = 0; i < npend; i++) {
+		if (!pend[i].l->is_send)
+			continue;
+		rc = ibc_boot_recv(c->boot, pend[i].l->peer, CONN_TAG(pend[i].l->stream),
+				   pend[i].handle, IBC_TP_HANDLE_BYTES);
+		if (rc)
+			goto out;
+	}
+	/* 3. poll connect/accept until every link is up */
+	for (left = npend;;) {
+		for (i = 0; i < npend; i++) {
+			struct ibc_link *l = pend[i].l;
+
+			if (l->s || l->r)
+				continue;
+			if (l->is_send)
+				rc = c->ops->connect(c->ctx, 0, pend[i].handle, &l->s);
+			else
+				rc = c->ops->accept(pend[i].lst, &l->r);
+			if (rc == -EAGAIN) {
+				rc = 0;
+				continue;
+			}
+			if (rc) {
+				tp_fail(c, rc, l, l->is_send ? "connecting" : "accepting");
+				goto out;
+			}
+			left--;
+		}
+		if (!left)
+			break;
+		if (c->abort_flag && *c->abort_flag) {
+			ibc_err_set("rank %d: aborted while connecting: another rank died", c->rank);
+			rc = -ECANCELED;
+			goto out;
+		}
+		if (ibc_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000ull) {
+			for (i = 0; i < npend && (pend[i].l->s || pend[i].l->r); i++)
+				;
+			ibc_err_set("rank %d (host %s): timed out after %.1f s connecting %s rank "
+				    "%d (host %s) over %s",
+				    c->rank, host_of(c, c->rank), c->timeout_ms / 1e3,
+				    pend[i].l->is_send ? "to" : "from", pend[i].l->peer,
+				    host_of(c, pend[i].l->peer), c->ops->name);
+			rc = -ETIMEDOUT;
+			goto out;
+		}
+		sched_yield();
+	}
+out:
+	for (i = 0; i < npend; i++)
+		if (pend[i].lst)
+			c->ops->close_listen(pend[i].lst);
+	free(pend);
+	return rc;
+}
+
+int ibc_comm_fini(struct ibc_comm *c)
+{
+	int i, rc = 0, r;
+
+	for (i = 0; i < c->ntmp; i++) {
+		r = ibc_comm_free(c, &c->tmp[i]);
+		rc = rc ? rc : r;
+	}
+	free(c->tmp);
+	for (i = 0; i < c->nlinks; i++) {
+		struct ibc_link *l = c->links[i];
+
+		r = 0;
+		if (l->s)
+			r = c->ops->close_send(l->s);
+		if (l->r)
+			r = c->ops->close_recv(l->r);
+		rc = rc ? rc : r;
+		free(l);
+	}
+	free(c->links);
+	if (c->ctx) {
+		r = c->ops->fini(c->ctx);
+		rc = rc ? rc : r;
+	}
+	memset(c, 0, sizeof(*c));
+	return rc;
+}
+
+/* ---------------------------------------------------------------- programs */
+
+int ibc_prog_init(struct ibc_prog *p, int nlanes, struct ibc_link **links, int nlinks,
+		  enum ibc_dtype dt, enum ibc_op op, int nranks)
+{
+	memset(p, 0, sizeof(*p));
+	p->lanes = calloc((size_t)(nlanes ? nlanes : 1), sizeof(*p->lanes));
+	p->eng = calloc((size_t)(nlinks ? nlinks : 1), sizeof(*p->eng));
+	if (!p->lanes || !p->eng) {
+		ibc_prog_free(p);
+		return -ENOMEM;
+	}
+	p->nlanes = nlanes;
+	p->links = links;
+	p->nlinks = nlinks;
+	p->dt = dt;
+	p->op = op;
+	p->nranks = nranks;
+	return 0;
+}
+
+int ibc_prog_set_links(struct ibc_prog *p, struct ibc_link **links, int nlinks)
+{
+	struct ibc_eng_link *eng = calloc((size_t)(nlinks ? nlinks : 1), sizeof(*eng));
+
+	if (!eng) {
+		free(links);
+		return -ENOMEM;
+	}
+	free(p->eng);
+	free(p->links);
+	p->eng = eng;
+	p->links = links;
+	p->nlinks = nlinks;
+	return 0;
+}
+
+int ibc_prog_add(struct ibc_prog *p, int lane, const struct ibc_step *op)
+{
+	struct ibc_lane *ln = &p->lanes[lane];
+
+	if (ln->nops == ln->cap) {
+		int cap = ln->cap ? ln->cap * 2 : 64;
+		struct ibc_step *n = realloc(ln->ops, (size_t)cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		ln->ops = n;
+		ln->cap = cap;
+	}
+	ln->ops[ln->nops++] = *op;
+	if (op->kind == IBC_OPK_RECV_REDUCE || op->kind == IBC_OPK_RECV_COPY) {
+		struct ibc_eng_link *el = &p->eng[op->link];
+
+		if (el->nrops == el->caprops) {
+			int cap = el->caprops ? el->caprops * 2 : 64;
+			int *n = realloc(el->rops, (size_t)cap * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			el->rops = n;
+			el->caprops = cap;
+		}
+		el->rops[el->nrops++] = ln->nops - 1;
+		el->lane = lane;
+	}
+	return 0;
+}
+
+void ibc_prog_free(struct ibc_prog *p)
+{
+	int i;
+
+	for (i = 0; p->lanes && i < p->nlanes; i++)
+		free(p->lanes[i].ops);
+	for (i = 0; p->eng && i < p->nlinks; i++)
+		free(p->eng[i].rops);
+	free(p->lanes);
+	free(p->eng);
+	free(p->links);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Staging slots for receive-and-reduce on a transport without direct reads. */
+static int link_slots(struct ibc_comm *c, int link_index, struct ibc_buf **slots)
+{
+	size_t need = (size_t)c->depth * c->max_chunk;
+	int rc;
+
+	while (c->ntmp <= link_index) {
+		if (c->ntmp == c->captmp) {
+			int cap = c->captmp ? c->captmp * 2 : 16;
+			struct ibc_buf *n = realloc(c->tmp, (size_t)cap * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			memset(n + c->captmp, 0, (size_t)(cap - c->captmp) * sizeof(*n));
+			c->tmp = n;
+			c->captmp = cap;
+		}
+		c->ntmp++;
+	}
+	if (!c->tmp[link_index].ptr || c->tmp[link_index].len < need) {
+		ibc_comm_free(c, &c->tmp[link_index]);
+		rc = ibc_comm_alloc(c, need, &c->tmp[link_index]);
+		if (rc)
+			return rc;
+	}
+	*slots = &c->tmp[link_index];
+	return 0;
+}
+
+static int link_index(const struct ibc_comm *c, const struct ibc_link *l)
+{
+	int i;
+
+	for (i = 0; i < c->nlinks; i++)
+		if (c->links[i] == l)
+			return i;
+	return -1;
+}
+
+struct run {
+	struct ibc_comm *c;
+	struct ibc_prog *p;
+	size_t esize;
+	struct ibc_buf **slots; /* per program link, borrowed */
+};
+
+static int prepost(struct run *R, int li, bool *progress)
+{
+	struct ibc_eng_link *el = &R->p->eng[li];
+	struct ibc_link *l = el->l;
+	struct ibc_comm *c = R->c;
+
+	while (el->posted < el->nrops && el->posted - el->done < c->depth) {
+		const struct ibc_step *op = &R->p->lanes[el->lane].ops[el->rops[el->posted]];
+		size_t bytes = op->count * R->esize;
+		void *dst;
+		struct ibc_tp_mr *mr;
+		int rc;
+
+		if (op->kind == IBC_OPK_RECV_COPY) {
+			dst = op->dst;
+			mr = op->mr;
+		} else {
+			struct ibc_buf *s = R->slots[li];
+
+			dst = (char *)s->ptr + (size_t)(el->posted % c->depth) * c->max_chunk;
+			mr = s->mr;
+		}
+		rc = c->ops->post_recv(l->r, dst, bytes, l->seq, mr,
+				       &el->rreq[el->posted % c->depth]);
+		if (rc == -EAGAIN)
+			return 0;
+		if (rc)
+			return tp_fail(c, rc, l, "posting a receive");
+		l->seq++;
+		el->posted++;
+		*progress = true;
+	}
+	return 0;
+}
+
+static int poll_sends(struct run *R, int li, bool *progress)
+{
+	struct ibc_eng_link *el = &R->p->eng[li];
+
+	while (el->stail != el->shead) {
+		int done = 0, rc;
+		size_t sz;
+
+		rc = R->c->ops->test(el->sreq[el->stail % ENG_MAX_SENDS], &done, &sz);
+		if (rc)
+			return tp_fail(R->c, rc, el->l, "sending");
+		if (!done)
+			break;
+		el->stail++;
+		*progress = true;
+	}
+	return 0;
+}
+
+/* Execute the op at the lane's pc. Returns 1 when it completed, 0 when blocked, <0 error. */
+static int step(struct run *R, struct ibc_lane *ln, const struct ibc_step *op)
+{
+	struct ibc_comm *c = R->c;
+	struct ibc_prog *p = R->p;
+	size_t bytes = op->count * R->esize;
+	struct ibc_eng_link *el;
+	struct ibc_link *l;
+	int rc, done = 0;
+	size_t sz = 0;
+
+	switch (op->kind) {
+	case IBC_OPK_SEND:
+		el = &p->eng[op->link];
+		l = el->l;
+		if (el->shead - el->stail >= el->max_sends)
+			return 0;
+		rc = c->ops->post_send(l->s, op->src, bytes, l->seq, op->mr,
+				       &el->sreq[el->shead % ENG_MAX_SENDS]);
+		if (rc == -EAGAIN)
+			return 0;
+		if (rc)
+			return tp_fail(c, rc, l, "posting a send");
+		l->seq++;
+		el->shead++;
+		return 1;
+	case IBC_OPK_RECV_REDUCE:
+	case IBC_OPK_RECV_COPY:
+		el = &p->eng[op->link];
+		l = el->l;
+		if (c->direct) {
+			const void *data;
+
+			rc = c->ops->recv_direct(l->r, l->seq, &data, &sz);
+			if (rc == -EAGAIN)
+				return 0;
+			if (rc)
+				return tp_fail(c, rc, l, "receiving");
+			if (sz != bytes) {
+				ibc_err_set("rank %d: message of %zu bytes from rank %d, expected "
+					    "%zu: ranks disagree on sizes or options",
+					    c->rank, sz, l->peer, bytes);
+				return -EPROTO;
+			}
+			if (op->kind == IBC_OPK_RECV_REDUCE)
+				ibc_reduce(op->dst, op->src, data, op->count, p->dt, p->op);
+			else if (bytes)
+				memcpy(op->dst, data, bytes);
+			rc = c->ops->recv_release(l->r);
+			if (rc)
+				return tp_fail(c, rc, l, "releasing a receive");
+			l->seq++;
+			el->done++;
+			return 1;
+		}
+		if (el->posted == el->done) {
+			bool prog = false;
+
+			rc = prepost(R, op->link, &prog);
+			if (rc)
+				return rc;
+			if (el->posted == el->done)
+				return 0;
+		}
+		rc = c->ops->test(el->rreq[el->done % c->depth], &done, &sz);
+		if (rc)
+			return tp_fail(c, rc, l, "receiving");
+		if (!done)
+			return 0;
+		if (sz != bytes) {
+			ibc_err_set("rank %d: message of %zu bytes from rank %d, expected %zu: ranks "
+				    "disagree on sizes or options",
+				    c->rank, sz, l->peer, bytes);
+			return -EPROTO;
+		}
+		if (op->kind == IBC_OPK_RECV_REDUCE) {
+			struct ibc_buf *s = R->slots[op->link];
+			const char *slot =
+				(char *)s->ptr + (size_t)(el->done % c->depth) * c->max_chunk;
+
+			ibc_reduce(op->dst, op->src, slot, op->count, p->dt, p->op);
+		}
+		el->done++;
+		return 1;
+	case IBC_OPK_WAIT_LANE:
+		return p->lanes[op->lane].pc >= op->pc;
+	case IBC_OPK_FINISH:
+		ibc_reduce_finish(op->dst, op->count, p->dt, p->op, p->nranks);
+		return 1;
+	case IBC_OPK_COPY:
+		if (op->dst != op->src && bytes)
+			memcpy(op->dst, op->src, bytes);
+		return 1;
+	}
+	(void)ln;
+	return -EINVAL;
+}
+
+static int timeout_error(struct run *R)
+{
+	struct ibc_comm *c = R->c;
+	int i;
+
+	for (i = 0; i < R->p->nlanes; i++) {
+		struct ibc_lane *ln = &R->p->lanes[i];
+		const struct ibc_step *op;
+		const struct ibc_link *l;
+
+		if (ln->pc >= ln->nops)
+			continue;
+		op = &ln->ops[ln->pc];
+		if (op->kind == IBC_OPK_WAIT_LANE)
+			continue;
+		l = R->p->links[op->link];
+		ibc_err_set("rank %d (host %s): timed out after %.1f s over %s waiting %s rank %d "
+			    "(host %s): message %u on stream %d (%zu bytes) never %s",
+			    c->rank, host_of(c, c->rank), c->timeout_ms / 1e3, c->ops->name,
+			    l->is_send ? "to send to" : "to receive from", l->peer,
+			    host_of(c, l->peer), l->seq, l->stream, op->count * R->esize,
+			    l->is_send ? "found room (the peer stopped receiving)"
+				       : "arrived (the peer stopped sending: dead, hung or slow)");
+		return -ETIMEDOUT;
+	}
+	for (i = 0; i < R->p->nlinks; i++) {
+		struct ibc_eng_link *el = &R->p->eng[i];
+
+		if (el->stail != el->shead) {
+			ibc_err_set("rank %d (host %s): timed out after %.1f s: a send to rank %d "
+				    "(host %s) never completed",
+				    c->rank, host_of(c, c->rank), c->timeout_ms / 1e3, el->l->peer,
+				    host_of(c, el->l->peer));
+			return -ETIMEDOUT;
+		}
+	}
+	ibc_err_set("rank %d: timed out", c->rank);
+	return -ETIMEDOUT;
+}
+
+int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
+{
+	struct ibc_buf *slots_store[64];
+	struct run R = { .c = c, .p = p, .esize = ibc_dtype_size(p->dt) };
+	uint64_t last = ibc_now_ns(), tmo = (uint64_t)c->timeout_ms * 1000000ull;
+	bool has_wait = IBC_TP_HAS(c->ops, wait) && IBC_TP_HAS(c->ops, epoch);
+	int i, rc = 0;
+
+	R.slots = p->nlinks <= 64 ? slots_store : calloc((size_t)p->nlinks, sizeof(*R.slots));
+	if (!R.slots)
+		return -ENOMEM;
+	for (i = 0; i < p->nlinks; i++) {
+		struct ibc_eng_link *el = &p->eng[i];
+
+		el->l = p->links[i];
+		el->posted = el->done = el->shead = el->stail = 0;
+		el->max_sends = IBC_MIN(IBC_MAX(c->props.max_requests, 1), ENG_MAX_SENDS);
+		R.slots[i] = NULL;
+		if (!el->l->is_send && !c->direct && el->nrops) {
+			int j, need = 0;
+
+			for (j = 0; j < el->nrops; j++)
+				need |= p->lanes[el->lane].ops[el->rops[j]].kind ==
+					IBC_OPK_RECV_REDUCE;
+			if (need) {
+				rc = link_slots(c, link_index(c, el->l), &R.slots[i]);
+				if (rc)
+					goto out;
+			}
+		}
+	}
+	for (i = 0; i < p->nlanes; i++)
+		p->lanes[i].pc = 0;
+
+	for (;;) {
+		uint64_t epoch = has_wait ? c->ops->epoch(c->ctx) : 0;
+		bool progress = false, all_done = true;
+
+		for (i = 0; i < p->nlinks; i++) {
+			if (p->eng[i].l->is_send)
+				rc = poll_sends(&R, i, &progress);
+			else if (!c->direct)
+				rc = prepost(&R, i, &progress);
+			if (rc)
+				goto out;
+		}
+		for (i = 0; i < p->nlanes; i++) {
+			struct ibc_lane *ln = &p->lanes[i];
+
+			while (ln->pc < ln->nops) {
+				rc = step(&R, ln, &ln->ops[ln->pc]);
+				if (rc < 0)
+					goto out;
+				if (rc == 0)
+					break;
+				ln->pc++;
+				progress = true;
+			}
+			rc = 0;
+			if (ln->pc < ln->nops)
+				all_done = false;
+		}
+		for (i = 0; i < p->nlinks && all_done; i++)
+			if (p->eng[i].stail != p->eng[i].shead)
+				all_done = false;
+		if (all_done)
+			break;
+		if (progress) {
+			last = ibc_now_ns();
+			continue;
+		}
+		if (c->abort_flag && *c->abort_flag) {
+			ibc_err_set("rank %d (host %s): aborted: another rank died", c->rank,
+				    host_of(c, c->rank));
+			rc = -ECANCELED;
+			goto out;
+		}
+		if (ibc_now_ns() - last > tmo) {
+			rc = timeout_error(&R);
+			goto out;
+		}
+		if (has_wait)
+			c->ops->wait(c->ctx, epoch, 100);
+		else
+			sched_yield();
+	}
+out:
+	if (R.slots != slots_store)
+		free(R.slots);
+	return rc;
+}

@@ -1,0 +1,844 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm.c - the shared-memory transport for ranks on one host.
+ *
+ * Single copy: buffers come from mem_alloc, which places them in POSIX shared memory segments
+ * (/dev/shm/ibcoll-<job>-r<rank>-m<n>). A send only publishes a descriptor {segment, offset,
+ * size, tag} in the connection's FIFO; the receiver maps the sender's segment once and copies
+ * straight from it into its own buffer (post_recv), or reads it in place (recv_direct), e.g. to
+ * reduce from the peer's buffer into its output without any intermediate copy. The send
+ * completes when the receiver has released the message.
+ *
+ * Waiting: every rank owns a "doorbell" word in shared memory. Posting a message rings the
+ * receiver's bell, releasing one rings the sender's. A rank with nothing to do spins briefly and
+ * then sleeps on its bell with futex(2), so oversubscribed ranks (4 ranks on 2 cores) give the
+ * core to the rank that has work.
+ *
+ * Peer death: a connection with pending work checks every 100 ms that the peer process still
+ * exists; the launcher also raises cfg->abort_flag when a rank dies.
+ */
+#include "transport.h"
+#include "ibc_common.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SHM_MAGIC 0x69624353u /* "ibCS" */
+#define SHM_FIFO 64 /* messages in flight per connection */
+#define SHM_NAME_MAX 96
+#define SHM_LIVENESS_NS 100000000ull
+
+struct shm_desc {
+	uint32_t tag;
+	uint32_t seg; /* sender's segment number */
+	uint64_t off;
+	uint64_t size;
+};
+
+/* Lives in shared memory; created by the receiver (listen), mapped by the sender (connect). */
+struct shm_ctrl {
+	uint32_t magic;
+	_Atomic uint32_t connected;
+	int32_t recv_pid, recv_rank;
+	int32_t send_pid, send_rank;
+	_Alignas(64) _Atomic uint64_t head; /* descriptors published by the sender */
+	_Alignas(64) _Atomic uint64_t tail; /* messages released by the receiver */
+	_Alignas(64) struct shm_desc ring[SHM_FIFO];
+};
+
+struct shm_bell {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t waiters;
+};
+
+struct shm_seg {
+	uint32_t id;
+	void *base; /* owned mapping */
+	size_t len;
+	char name[SHM_NAME_MAX];
+};
+
+/* A mapping of a peer's segment or bell, cached for the life of the context. */
+struct shm_peer_map {
+	int rank;
+	uint32_t id; /* segment id, or UINT32_MAX for the bell */
+	void *base; /* owned mapping */
+	size_t len;
+};
+
+struct shm_ctx {
+	struct ibc_tp_config cfg; /* copy; strings borrowed from the caller */
+	char job[64];
+	struct shm_bell *bell; /* owned mapping of our doorbell */
+	char bell_name[SHM_NAME_MAX];
+	uint32_t next_seg, next_conn;
+	struct shm_seg *segs; /* owned array */
+	int nsegs, capsegs;
+	struct shm_peer_map *maps; /* owned array */
+	int nmaps, capmaps;
+	int spin_ns; /* how long wait() spins before sleeping */
+	char err[512];
+};
+
+struct shm_mr {
+	void *base;
+	size_t len;
+	int seg; /* index into ctx->segs, -1 when not shared memory */
+};
+
+struct shm_req {
+	struct shm_conn *conn; /* borrowed */
+	int is_send;
+	uint64_t seq;
+	void *data;
+	size_t size;
+	uint32_t tag;
+	bool posted;
+};
+
+struct shm_conn {
+	struct shm_ctx *ctx; /* borrowed */
+	struct shm_ctrl *ctrl; /* owned mapping */
+	char name[SHM_NAME_MAX];
+	bool owner; /* receiver created (and unlinks) the control segment */
+	struct shm_bell *peer_bell; /* borrowed from ctx->maps */
+	int peer_pid, peer_rank;
+	/* receiver side */
+	uint64_t posted; /* receives posted */
+	uint64_t consumed; /* messages copied (post_recv) */
+	uint64_t peeked; /* messages handed out by recv_direct */
+	/* sender side */
+	uint64_t sent;
+	struct shm_req reqs[SHM_FIFO]; /* request slots, indexed by seq % SHM_FIFO */
+	uint64_t last_check_ns;
+};
+
+struct shm_listener {
+	struct shm_conn *conn; /* owned until accept hands it out */
+};
+
+struct shm_handle {
+	uint32_t magic;
+	int32_t recv_rank;
+	int32_t recv_pid;
+	char name[SHM_NAME_MAX];
+};
+_Static_assert(sizeof(struct shm_handle) <= IBC_TP_HANDLE_BYTES, "handle too large");
+
+static int shm_fail(struct shm_ctx *c, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int shm_fail(struct shm_ctx *c, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+	ibc_err_set("shm: %s", c->err);
+	return rc;
+}
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
+}
+
+static void bell_ring(struct shm_bell *b)
+{
+	atomic_fetch_add(&b->seq, 1);
+	if (atomic_load(&b->waiters))
+		futex(&b->seq, FUTEX_WAKE, INT_MAX, NULL);
+}
+
+static int map_named(struct shm_ctx *c, const char *name, size_t len, bool create, void **out)
+{
+	int fd, flags = O_RDWR | (create ? O_CREAT | O_EXCL : 0);
+	void *p;
+
+	fd = shm_open(name, flags, 0600);
+	if (fd < 0)
+		return shm_fail(c, -errno, "shm_open(%s): %s%s", name, strerror(errno),
+				errno == ENOSPC || errno == ENOMEM ? " (is /dev/shm full?)" : "");
+	if (create && ftruncate(fd, (off_t)len) != 0) {
+		int e = errno;
+
+		close(fd);
+		shm_unlink(name);
+		return shm_fail(c, -e, "ftruncate(%s, %zu): %s (is /dev/shm large enough?)", name,
+				len, strerror(e));
+	}
+	if (!create) {
+		struct stat st;
+
+		if (fstat(fd, &st) != 0 || (size_t)st.st_size < len) {
+			close(fd);
+			return shm_fail(c, -EPROTO, "segment %s is smaller than expected", name);
+		}
+		if (!len)
+			len = (size_t)st.st_size;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		if (create)
+			shm_unlink(name);
+		return shm_fail(c, -errno, "mmap(%s, %zu): %s", name, len, strerror(errno));
+	}
+	*out = p;
+	return 0;
+}
+
+static void seg_name(const struct shm_ctx *c, int rank, const char *what, uint32_t id, char *buf)
+{
+	snprintf(buf, SHM_NAME_MAX, "/ibcoll-%s-r%d-%s%u", c->job, rank, what, id);
+}
+
+/* Map (once) a peer's segment id, or its bell when id == UINT32_MAX. */
+static int peer_map(struct shm_ctx *c, int rank, uint32_t id, size_t minlen, void **base,
+		    size_t *len)
+{
+	char name[SHM_NAME_MAX];
+	struct shm_peer_map *m;
+	int i, rc;
+	void *p;
+	struct stat st;
+	int fd;
+
+	for (i = 0; i < c->nmaps; i++) {
+		m = &c->maps[i];
+		if (m->rank == rank && m->id == id) {
+			*base = m->base;
+			if (len)
+				*len = m->len;
+			return 0;
+		}
+	}
+	if (id == UINT32_MAX)
+		seg_name(c, rank, "bell", 0, name);
+	else
+		seg_name(c, rank, "m", id, name);
+	fd = shm_open(name, O_RDWR, 0);
+	if (fd < 0)
+		return shm_fail(c, -errno, "cannot open rank %d's segment %s: %s", rank, name,
+				strerror(errno));
+	if (fstat(fd, &st) != 0 || (size_t)st.st_size < minlen) {
+		close(fd);
+		return shm_fail(c, -EPROTO, "rank %d's segment %s is too small", rank, name);
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return shm_fail(c, -errno, "mmap of rank %d's %s: %s", rank, name, strerror(errno));
+	if (c->nmaps == c->capmaps) {
+		int cap = c->capmaps ? c->capmaps * 2 : 16;
+		struct shm_peer_map *n = realloc(c->maps, (size_t)cap * sizeof(*n));
+
+		if (!n) {
+			munmap(p, (size_t)st.st_size);
+			return shm_fail(c, -ENOMEM, "out of memory");
+		}
+		c->maps = n;
+		c->capmaps = cap;
+	}
+	m = &c->maps[c->nmaps++];
+	m->rank = rank;
+	m->id = id;
+	m->base = p;
+	m->len = (size_t)st.st_size;
+	*base = p;
+	if (len)
+		*len = m->len;
+	rc = 0;
+	return rc;
+}
+
+static int shm_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
+{
+	struct shm_ctx *c = calloc(1, sizeof(*c));
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *spin = getenv("IBCOLL_SHM_SPIN_NS");
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	c->cfg = *cfg;
+	snprintf(c->job, sizeof(c->job), "%s", cfg->job_id ? cfg->job_id : "nojob");
+	/* Spin only when every local rank has a core of its own. */
+	c->spin_ns = (cfg->local_size <= ncpu) ? 50000 : 0;
+	if (spin)
+		c->spin_ns = atoi(spin);
+	seg_name(c, cfg->rank, "bell", 0, c->bell_name);
+	rc = map_named(c, c->bell_name, sizeof(struct shm_bell), true, (void **)&c->bell);
+	if (rc) {
+		ibc_err_set("shm: %s", c->err);
+		free(c);
+		return rc;
+	}
+	*out = (struct ibc_tp_ctx *)c;
+	return 0;
+}
+
+static int shm_devices(struct ibc_tp_ctx *ctx, int *ndev)
+{
+	*ndev = 1;
+	return 0;
+}
+
+static int shm_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *p)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "shm");
+	snprintf(p->link_layer, sizeof(p->link_layer), "memory");
+	p->mem_kinds = IBC_MEM_HOST;
+	p->max_requests = SHM_FIFO;
+	p->caps = IBC_TP_CAP_SHARED_ALLOC | IBC_TP_CAP_DIRECT;
+	return dev == 0 ? 0 : -EINVAL;
+}
+
+static int shm_listen(struct ibc_tp_ctx *ctx, int dev, void *handle, struct ibc_tp_listener **out)
+{
+	struct shm_ctx *c = (struct shm_ctx *)ctx;
+	struct shm_listener *l = calloc(1, sizeof(*l));
+	struct shm_conn *conn = calloc(1, sizeof(*conn));
+	struct shm_handle *h = handle;
+	int rc;
+
+	if (!l || !conn) {
+		rc = -ENOMEM;
+		goto clean_alloc;
+	}
+	conn->ctx = c;
+	conn->owner = true;
+	seg_name(c, c->cfg.rank, "c", c->next_conn++, conn->name);
+	rc = map_named(c, conn->name, sizeof(struct shm_ctrl), true, (void **)&conn->ctrl);
+	if (rc)
+		goto clean_alloc;
+	conn->ctrl->magic = SHM_MAGIC;
+	conn->ctrl->recv_pid = getpid();
+	conn->ctrl->recv_rank = c->cfg.rank;
+	memset(handle, 0, IBC_TP_HANDLE_BYTES);
+	h->magic = SHM_MAGIC;
+	h->recv_rank = c->cfg.rank;
+	h->recv_pid = getpid();
+	snprintf(h->name, sizeof(h->name), "%s", conn->name);
+	l->conn = conn;
+	*out = (struct ibc_tp_listener *)l;
+	return 0;
+
+clean_alloc:
+	free(conn);
+	free(l);
+	return rc;
+}
+
+static int shm_connect(struct ibc_tp_ctx *ctx, int dev, const void *handle,
+		       struct ibc_tp_send **out)
+{
+	struct shm_ctx *c = (struct shm_ctx *)ctx;
+	const struct shm_handle *h = handle;
+	struct shm_conn *conn;
+	void *bell;
+	int rc;
+
+	if (h->magic != SHM_MAGIC)
+		return shm_fail(c, -EPROTO, "connection handle is not from the shm transport");
+	conn = calloc(1, sizeof(*conn));
+	if (!conn)
+		return -ENOMEM;
+	conn->ctx = c;
+	snprintf(conn->name, sizeof(conn->name), "%.*s", (int)sizeof(h->name) - 1, h->name);
+	rc = map_named(c, conn->name, sizeof(struct shm_ctrl), false, (void **)&conn->ctrl);
+	if (rc)
+		goto clean_conn;
+	rc = peer_map(c, h->recv_rank, UINT32_MAX, sizeof(struct shm_bell), &bell, NULL);
+	if (rc)
+		goto clean_ctrl;
+	conn->peer_bell = bell;
+	conn->peer_pid = h->recv_pid;
+	conn->peer_rank = h->recv_rank;
+	conn->ctrl->send_pid = getpid();
+	conn->ctrl->send_rank = c->cfg.rank;
+	atomic_store_explicit(&conn->ctrl->connected, 1, memory_order_release);
+	bell_ring(conn->peer_bell);
+	*out = (struct ibc_tp_send *)conn;
+	return 0;
+
+clean_ctrl:
+	munmap(conn->ctrl, sizeof(struct shm_ctrl));
+clean_conn:
+	free(conn);
+	return rc;
+}
+
+static bool aborted(const struct shm_ctx *c)
+{
+	return c->cfg.abort_flag && *c->cfg.abort_flag;
+}
+
+static int shm_accept(struct ibc_tp_listener *lst, struct ibc_tp_recv **out)
+{
+	struct shm_listener *l = (struct shm_listener *)lst;
+	struct shm_conn *conn = l->conn;
+	struct shm_ctx *c;
+	void *bell;
+	int rc;
+
+	if (!conn)
+		return -EINVAL;
+	c = conn->ctx;
+	if (aborted(c))
+		return -ECANCELED;
+	if (!atomic_load_explicit(&conn->ctrl->connected, memory_order_acquire))
+		return -EAGAIN;
+	rc = peer_map(c, conn->ctrl->send_rank, UINT32_MAX, sizeof(struct shm_bell), &bell, NULL);
+	if (rc)
+		return rc;
+	conn->peer_bell = bell;
+	conn->peer_pid = conn->ctrl->send_pid;
+	conn->peer_rank = conn->ctrl->send_rank;
+	l->conn = NULL;
+	*out = (struct ibc_tp_recv *)conn;
+	return 0;
+}
+
+static int shm_reg_mr(struct ibc_tp_ctx *ctx, int dev, const struct ibc_tp_buf *buf,
+		      struct ibc_tp_mr **out)
+{
+	struct shm_ctx *c = (struct shm_ctx *)ctx;
+	struct shm_mr *mr;
+	int i;
+
+	if (buf->kind != IBC_MEM_HOST)
+		return shm_fail(c, -ENOTSUP,
+				"shm moves host memory only; GPU buffers are staged by the caller");
+	mr = calloc(1, sizeof(*mr));
+	if (!mr)
+		return -ENOMEM;
+	mr->base = buf->addr;
+	mr->len = buf->len;
+	mr->seg = -1;
+	for (i = 0; i < c->nsegs; i++) {
+		char *b = c->segs[i].base;
+
+		if ((char *)buf->addr >= b && (char *)buf->addr + buf->len <= b + c->segs[i].len)
+			mr->seg = i;
+	}
+	*out = (struct ibc_tp_mr *)mr;
+	return 0;
+}
+
+static int shm_dereg_mr(struct ibc_tp_ctx *ctx, struct ibc_tp_mr *mr)
+{
+	free(mr);
+	return 0;
+}
+
+static int shm_mem_alloc(struct ibc_tp_ctx *ctx, size_t size, void **ptr, struct ibc_tp_mr **out)
+{
+	struct shm_ctx *c = (struct shm_ctx *)ctx;
+	struct shm_seg *s;
+	struct shm_mr *mr;
+	size_t len = size ? (size + 4095) & ~(size_t)4095 : 4096;
+	int rc;
+
+	if (c->nsegs == c->capsegs) {
+		int cap = c->capsegs ? c->capsegs * 2 : 8;
+		struct shm_seg *n = realloc(c->segs, (size_t)cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		c->segs = n;
+		c->capsegs = cap;
+	}
+	mr = calloc(1, sizeof(*mr));
+	if (!mr)
+		return -ENOMEM;
+	s = &c->segs[c->nsegs];
+	s->id = c->next_seg++;
+	s->len = len;
+	seg_name(c, c->cfg.rank, "m", s->id, s->name);
+	rc = map_named(c, s->name, len, true, &s->base);
+	if (rc) {
+		free(mr);
+		return rc;
+	}
+	mr->base = s->base;
+	mr->len = len;
+	mr->seg = c->nsegs++;
+	*ptr = s->base;
+	*out = (struct ibc_tp_mr *)mr;
+	return 0;
+}
+
+static int shm_mem_free(struct ibc_tp_ctx *ctx, void *ptr, struct ibc_tp_mr *m)
+{
+	struct shm_ctx *c = (struct shm_ctx *)ctx;
+	struct shm_mr *mr = (struct shm_mr *)m;
+	struct shm_seg *s;
+	int rc = 0;
+
+	if (!mr || mr->seg < 0 || mr->seg >= c->nsegs || c->segs[mr->seg].base != ptr)
+		return shm_fail(c, -EINVAL, "mem_free of memory not from mem_alloc");
+	s = &c->segs[mr->seg];
+	if (munmap(s->base, s->len) != 0)
+		rc = -errno;
+	if (shm_unlink(s->name) != 0 && !rc)
+		rc = -errno;
+	s->base = NULL; /* slot stays so other MR indices remain valid */
+	s->len = 0;
+	free(mr);
+	return rc;
+}
+
+static int check_peer(struct shm_conn *conn)
+{
+	uint64_t now = ibc_now_ns();
+
+	if (aborted(conn->ctx))
+		return -ECANCELED;
+	if (now - conn->last_check_ns < SHM_LIVENESS_NS)
+		return 0;
+	conn->last_check_ns = now;
+	if (conn->peer_pid > 0 && kill(conn->peer_pid, 0) != 0 && errno == ESRCH)
+		return shm_fail(conn->ctx, -ECONNRESET,
+				"peer process %d (rank %d) is gone: it exited or was killed",
+				conn->peer_pid, conn->peer_rank);
+	return 0;
+}
+
+static int shm_post_send(struct ibc_tp_send *sc, const void *data, size_t size, uint32_t tag,
+			 struct ibc_tp_mr *m, struct ibc_tp_req **out)
+{
+	struct shm_conn *conn = (struct shm_conn *)sc;
+	struct shm_ctx *c = conn->ctx;
+	struct shm_mr *mr = (struct shm_mr *)m;
+	struct shm_ctrl *ctrl = conn->ctrl;
+	struct shm_desc *d;
+	struct shm_req *r;
+	uint64_t seq = conn->sent;
+
+	if (seq - atomic_load_explicit(&ctrl->tail, memory_order_acquire) >= SHM_FIFO)
+		return -EAGAIN;
+	r = &conn->reqs[seq % SHM_FIFO];
+	if (r->posted) /* previous occupant not yet tested to completion */
+		return -EAGAIN;
+	d = &ctrl->ring[seq % SHM_FIFO];
+	d->tag = tag;
+	d->size = size;
+	d->seg = UINT32_MAX;
+	d->off = 0;
+	if (size) {
+		struct shm_seg *s;
+
+		if (!mr || mr->seg < 0)
+			return shm_fail(c, -EINVAL,
+					"send buffer %p is not in shared memory (allocate it with "
+					"mem_alloc)",
+					data);
+		s = &c->segs[mr->seg];
+		if ((const char *)data < (char *)s->base ||
+		    (const char *)data + size > (char *)s->base + s->len)
+			return shm_fail(c, -EINVAL, "send of %zu bytes at %p lies outside its MR",
+					size, data);
+		d->seg = s->id;
+		d->off = (uint64_t)((const char *)data - (char *)s->base);
+	}
+	r->conn = conn;
+	r->is_send = 1;
+	r->seq = seq;
+	r->size = size;
+	r->posted = true;
+	conn->sent = seq + 1;
+	atomic_store_explicit(&ctrl->head, seq + 1, memory_order_release);
+	bell_ring(conn->peer_bell);
+	*out = (struct ibc_tp_req *)r;
+	return 0;
+}
+
+static int shm_post_recv(struct ibc_tp_recv *rc_, void *data, size_t size, uint32_t tag,
+			 struct ibc_tp_mr *mr, struct ibc_tp_req **out)
+{
+	struct shm_conn *conn = (struct shm_conn *)rc_;
+	uint64_t seq = conn->posted;
+	struct shm_req *r;
+
+	if (seq - conn->consumed >= SHM_FIFO)
+		return -EAGAIN;
+	r = &conn->reqs[seq % SHM_FIFO];
+	if (r->posted)
+		return -EAGAIN;
+	r->conn = conn;
+	r->is_send = 0;
+	r->seq = seq;
+	r->data = data;
+	r->size = size;
+	r->tag = tag;
+	r->posted = true;
+	conn->posted = seq + 1;
+	*out = (struct ibc_tp_req *)r;
+	return 0;
+}
+
+/* Resolve a descriptor to a readable pointer in the sender's segment. */
+static int desc_ptr(struct shm_conn *conn, const struct shm_desc *d, const void **p)
+{
+	void *base;
+	size_t len;
+	int rc;
+
+	if (d->size == 0) {
+		*p = NULL;
+		return 0;
+	}
+	rc = peer_map(conn->ctx, conn->peer_rank, d->seg, 0, &base, &len);
+	if (rc)
+		return rc;
+	if (d->off > len || d->size > len - d->off)
+		return shm_fail(conn->ctx, -EPROTO, "descriptor outside rank %d's segment %u",
+				conn->peer_rank, d->seg);
+	*p = (char *)base + d->off;
+	return 0;
+}
+
+/* Copy arrived messages into posted receives, in order. */
+static int recv_progress(struct shm_conn *conn)
+{
+	struct shm_ctrl *ctrl = conn->ctrl;
+	uint64_t head = atomic_load_explicit(&ctrl->head, memory_order_acquire);
+
+	while (conn->consumed < conn->posted && conn->consumed < head) {
+		struct shm_req *r = &conn->reqs[conn->consumed % SHM_FIFO];
+		const struct shm_desc *d = &ctrl->ring[conn->consumed % SHM_FIFO];
+		const void *src;
+		int rc;
+
+		if (d->tag != r->tag)
+			return shm_fail(conn->ctx, -EPROTO,
+					"tag mismatch from rank %d: expected %u, got %u",
+					conn->peer_rank, r->tag, d->tag);
+		if (d->size > r->size)
+			return shm_fail(conn->ctx, -EMSGSIZE,
+					"message of %llu bytes from rank %d exceeds the %zu-byte "
+					"receive",
+					(unsigned long long)d->size, conn->peer_rank, r->size);
+		rc = desc_ptr(conn, d, &src);
+		if (rc)
+			return rc;
+		if (d->size)
+			memcpy(r->data, src, d->size);
+		r->size = d->size;
+		conn->consumed++;
+		atomic_store_explicit(&ctrl->tail, conn->consumed, memory_order_release);
+		bell_ring(conn->peer_bell);
+	}
+	return 0;
+}
+
+static int shm_test(struct ibc_tp_req *req, int *done, size_t *size)
+{
+	struct shm_req *r = (struct shm_req *)req;
+	struct shm_conn *conn = r->conn;
+	int rc;
+
+	*done = 0;
+	if (r->is_send) {
+		if (atomic_load_explicit(&conn->ctrl->tail, memory_order_acquire) > r->seq) {
+			*done = 1;
+			if (size)
+				*size = r->size;
+			r->posted = false;
+			return 0;
+		}
+		return check_peer(conn);
+	}
+	rc = recv_progress(conn);
+	if (rc) {
+		r->posted = false;
+		return rc;
+	}
+	if (conn->consumed > r->seq) {
+		*done = 1;
+		if (size)
+			*size = r->size;
+		r->posted = false;
+		return 0;
+	}
+	return check_peer(conn);
+}
+
+static int shm_recv_direct(struct ibc_tp_recv *rc_, uint32_t tag, const void **data,
+			   size_t *size)
+{
+	struct shm_conn *conn = (struct shm_conn *)rc_;
+	struct shm_ctrl *ctrl = conn->ctrl;
+	const struct shm_desc *d;
+	int rc;
+
+	if (conn->peeked - conn->consumed >= SHM_FIFO)
+		return shm_fail(conn->ctx, -ENOBUFS, "too many unreleased direct receives");
+	if (atomic_load_explicit(&ctrl->head, memory_order_acquire) <= conn->peeked) {
+		rc = check_peer(conn);
+		return rc ? rc : -EAGAIN;
+	}
+	d = &ctrl->ring[conn->peeked % SHM_FIFO];
+	if (d->tag != tag)
+		return shm_fail(conn->ctx, -EPROTO, "tag mismatch from rank %d: expected %u, got %u",
+				conn->peer_rank, tag, d->tag);
+	rc = desc_ptr(conn, d, data);
+	if (rc)
+		return rc;
+	*size = d->size;
+	conn->peeked++;
+	return 0;
+}
+
+static int shm_recv_release(struct ibc_tp_recv *rc_)
+{
+	struct shm_conn *conn = (struct shm_conn *)rc_;
+
+	if (conn->consumed >= conn->peeked)
+		return shm_fail(conn->ctx, -EINVAL, "recv_release without recv_direct");
+	conn->consumed++;
+	conn->posted = conn->consumed;
+	atomic_store_explicit(&conn->ctrl->tail, conn->consumed, memory_order_release);
+	bell_ring(conn->peer_bell);
+	return 0;
+}
+
+static uint64_t shm_epoch(struct ibc_tp_ctx *ctx)
+{
+	struct shm_ctx *c = (struct shm_ctx *)ctx;
+
+	return atomic_load(&c->bell->seq);
+}
+
+static int shm_wait(struct ibc_tp_ctx *ctx, uint64_t epoch, int timeout_ms)
+{
+	struct shm_ctx *c = (struct shm_ctx *)ctx;
+	struct shm_bell *b = c->bell;
+	uint64_t t0 = ibc_now_ns();
+	struct timespec ts;
+
+	while (c->spin_ns && ibc_now_ns() - t0 < (uint64_t)c->spin_ns) {
+		if (atomic_load_explicit(&b->seq, memory_order_relaxed) != (uint32_t)epoch)
+			return 0;
+#if defined(__x86_64__)
+		__builtin_ia32_pause();
+#endif
+	}
+	if (!c->spin_ns)
+		sched_yield();
+	if (atomic_load(&b->seq) != (uint32_t)epoch || aborted(c))
+		return 0;
+	ts.tv_sec = timeout_ms / 1000;
+	ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+	atomic_fetch_add(&b->waiters, 1);
+	futex(&b->seq, FUTEX_WAIT, (uint32_t)epoch, &ts);
+	atomic_fetch_sub(&b->waiters, 1);
+	return 0;
+}
+
+static int conn_close(struct shm_conn *conn)
+{
+	int rc = 0;
+
+	if (!conn)
+		return 0;
+	if (conn->ctrl && munmap(conn->ctrl, sizeof(struct shm_ctrl)) != 0)
+		rc = -errno;
+	if (conn->owner && shm_unlink(conn->name) != 0 && errno != ENOENT && !rc)
+		rc = -errno;
+	free(conn);
+	return rc;
+}
+
+static int shm_close_send(struct ibc_tp_send *s)
+{
+	return conn_close((struct shm_conn *)s);
+}
+
+static int shm_close_recv(struct ibc_tp_recv *r)
+{
+	return conn_close((struct shm_conn *)r);
+}
+
+static int shm_close_listen(struct ibc_tp_listener *lst)
+{
+	struct shm_listener *l = (struct shm_listener *)lst;
+	int rc = conn_close(l->conn);
+
+	free(l);
+	return rc;
+}
+
+static int shm_fini(struct ibc_tp_ctx *ctx)
+{
+	struct shm_ctx *c = (struct shm_ctx *)ctx;
+	int i, rc = 0;
+
+	for (i = 0; i < c->nmaps; i++)
+		if (munmap(c->maps[i].base, c->maps[i].len) != 0 && !rc)
+			rc = -errno;
+	for (i = 0; i < c->nsegs; i++) {
+		if (!c->segs[i].base)
+			continue;
+		munmap(c->segs[i].base, c->segs[i].len);
+		if (shm_unlink(c->segs[i].name) != 0 && !rc)
+			rc = -errno;
+	}
+	if (munmap(c->bell, sizeof(struct shm_bell)) != 0 && !rc)
+		rc = -errno;
+	if (shm_unlink(c->bell_name) != 0 && !rc)
+		rc = -errno;
+	free(c->maps);
+	free(c->segs);
+	free(c);
+	return rc;
+}
+
+static const char *shm_last_error(struct ibc_tp_ctx *ctx)
+{
+	return ((struct shm_ctx *)ctx)->err;
+}
+
+const struct ibc_tp_ops ibc_tp_shm_ops = {
+	.abi_major = IBC_TP_ABI_MAJOR,
+	.ops_size = sizeof(struct ibc_tp_ops),
+	.name = "shm",
+	.description = "shared memory between ranks on one host, single copy",
+	.init = shm_init,
+	.devices = shm_devices,
+	.get_props = shm_get_props,
+	.listen = shm_listen,
+	.connect = shm_connect,
+	.accept = shm_accept,
+	.reg_mr = shm_reg_mr,
+	.dereg_mr = shm_dereg_mr,
+	.post_send = shm_post_send,
+	.post_recv = shm_post_recv,
+	.test = shm_test,
+	.close_send = shm_close_send,
+	.close_recv = shm_close_recv,
+	.close_listen = shm_close_listen,
+	.fini = shm_fini,
+	.last_error = shm_last_error,
+	.mem_alloc = shm_mem_alloc,
+	.mem_free = shm_mem_free,
+	.recv_direct = shm_recv_direct,
+	.recv_release = shm_recv_release,
+	.epoch = shm_epoch,
+	.wait = shm_wait,
+};
