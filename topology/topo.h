@@ -9,6 +9,7 @@
 #define TOPO_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct topo; /* opaque */
 
@@ -54,5 +55,86 @@ int topo_bind(struct topo *t, const struct topo_rank_info *info);
 /* `ibcoll topo [options]` - prints the GPU x NIC matrix, pairing and warnings; returns the exit
  * code (DESIGN 9). */
 int topo_cmd_main(int argc, char **argv);
+
+/* `ibcoll topo` with its output streams given (tests): the report and its warning: lines go to
+ * out, errors to err. argv[0] is the subcommand name ("topo"). Returns the exit code. */
+int topo_cmd_run(int argc, char **argv, FILE *out, FILE *err);
+
+/* ---- Queries (added by issue 5) ------------------------------------------------------------ */
+
+enum topo_dev_kind {
+	TOPO_DEV_GPU, /* NVIDIA GPU: PCI vendor 10de, class 0302 or 0300 */
+	TOPO_DEV_NIC, /* RDMA NIC: a PCI device with an OpenFabrics OS device (mlx5_0) */
+};
+
+/* One GPU or NIC as found; a copy, owns nothing. */
+struct topo_device {
+	enum topo_dev_kind kind;
+	char name[64]; /* "GPU0" (in PCI bus order, as nvidia-smi) or "mlx5_0" */
+	char busid[32]; /* "0000:18:00.0" */
+	unsigned vendor, device; /* PCI ids: 0x10de/0x2330, 0x15b3/0x1021 */
+	int socket; /* Package os_index, -1 unknown */
+	int numa; /* NUMA node os_index, -1 when not local to exactly one node */
+	char cpus[1024]; /* the cores (PU list) near the device, "0-55,112-167" */
+};
+
+int topo_gpu_count(const struct topo *t);
+int topo_nic_count(const struct topo *t);
+/* Copy GPU or NIC number i (0-based, PCI bus order) into *d. -ERANGE when there is none. */
+int topo_get_device(const struct topo *t, enum topo_dev_kind kind, int i, struct topo_device *d);
+/* Path class between GPU gpu and NIC nic (TOPO_PATH_NONE when out of range). */
+enum topo_path topo_gpu_nic_path(const struct topo *t, int gpu, int nic);
+/* Sockets, NUMA nodes, cores and PUs of the machine (any pointer may be NULL). */
+void topo_machine(const struct topo *t, int *packages, int *numas, int *cores, int *pus);
+/* "" for the live machine, else the XML path it was loaded from (borrowed from t). */
+const char *topo_source(const struct topo *t);
+
+/* Pair the first ngpu_used GPUs (ngpu_used <= GPU count) with NICs: nic_of_gpu[g] = the NIC
+ * index for GPU g, -1 when there is no NIC. Each GPU gets a NIC of its nearest path class; among
+ * equally near NICs the least loaded wins, so no NIC serves two GPUs while another equally near
+ * one idles (GPUs with fewer candidates choose first; then lowest index). */
+int topo_pair(const struct topo *t, int ngpu_used, int *nic_of_gpu);
+
+/* ---- sysfs facts (IBCOLL_SYSFS_ROOT) ------------------------------------------------------- */
+
+/* The sysfs root: $IBCOLL_SYSFS_ROOT when set and not empty, else "/sys" (borrowed string). */
+const char *topo_sysfs_default_root(void);
+/* Where topo_check/topo_pick read ports and PCIe links: root, or NULL to read nothing. By default
+ * a live topology reads topo_sysfs_default_root(); an XML topology reads $IBCOLL_SYSFS_ROOT only
+ * when it is set (the XML describes another machine than this one's /sys). */
+int topo_set_sysfs_root(struct topo *t, const char *root);
+
+struct topo_port {
+	int port; /* 1-based */
+	int state; /* 1 DOWN, 2 INIT, 3 ARMED, 4 ACTIVE, 5 ACTIVE_DEFER; 0 unknown */
+	char state_name[16]; /* "ACTIVE" */
+	double rate_gbps; /* 400 for "400 Gb/sec (4X NDR)"; 0 unknown */
+	char rate_text[48]; /* the rate file's text without newline */
+};
+/* Read <root>/class/infiniband/<dev>/ports/<N>/{state,rate} for every port N of dev, sorted by
+ * port. Returns the number of ports filled (at most max), -ENOENT when dev has no ports there. */
+int topo_sysfs_ports(const char *root, const char *dev, struct topo_port *ports, int max);
+
+struct topo_pcie_link {
+	double cur_gts, max_gts; /* GT/s per lane, 0 unknown ("Unknown") */
+	int cur_width, max_width; /* lanes, 0 unknown */
+};
+/* Read <root>/bus/pci/devices/<busid>/{current,max}_link_{speed,width}. -ENOENT when absent. */
+int topo_sysfs_pcie_link(const char *root, const char *busid, struct topo_pcie_link *l);
+
+/* ---- Preflight warnings -------------------------------------------------------------------- */
+
+struct topo_check_opts {
+	int local_size; /* ranks on this node; GPUs 0..min(local_size, GPUs)-1 are checked; <= 0: all */
+	double expect_gbps; /* expected port rate; 0: the fastest ACTIVE port of the same NIC model */
+};
+/* Called once per warning with one line "warning: ..." (no newline) that says what is wrong and
+ * the fix; line is valid only during the call. */
+typedef void (*topo_warn_fn)(void *arg, const char *line);
+/* Check what hurts bandwidth: no RDMA NIC; a GPU without a NIC on its PCIe switch or with its
+ * NIC on another socket; a used NIC port not ACTIVE or below the expected rate; a used GPU's or
+ * NIC's PCIe link narrower (or, for NICs, slower) than its maximum. Port and link checks need
+ * sysfs (topo_set_sysfs_root). Returns the number of warnings, or -errno. */
+int topo_check(struct topo *t, const struct topo_check_opts *opts, topo_warn_fn fn, void *arg);
 
 #endif

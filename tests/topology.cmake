@@ -1,0 +1,10 @@
+# topology/ tests (issue 5). Fixtures in tests/data come from tests/data/gen-topo-xml.py
+# (dgx-h100.xml, topo-*.xml, sysfs-dgx-*/). The suppression file only matters for ASan builds:
+# it hides a leak inside hwloc's libpciaccess plugin on live loads (the slow unwinder is needed
+# to see through the dlclose'd plugin to hwloc_topology_load).
+ibc_tap_test(test_topo
+  SOURCES test_topo.c
+  LIBS ibc_topology
+  LABELS topology
+  ENV "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/data/topo-lsan.supp:print_suppressions=0"
+      "ASAN_OPTIONS=fast_unwind_on_malloc=0")
