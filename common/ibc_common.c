@@ -38,8 +38,14 @@ void ibc_err_prefix(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
+	size_t n;
+
 	memcpy(old, err_buf, sizeof(old));
-	snprintf(err_buf, sizeof(err_buf), "%s%s", pre, old);
+	n = strlen(pre);
+	if (n >= sizeof(err_buf))
+		n = sizeof(err_buf) - 1;
+	memcpy(err_buf, pre, n);
+	snprintf(err_buf + n, sizeof(err_buf) - n, "%.*s", (int)(sizeof(err_buf) - n - 1), old);
 }
 
 const char *ibc_err_get(void)

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_cli.c - the ibcoll binary end to end: --help/--version, every CLI rejection (exit 2,
+ * message names the flag, nothing written), a run whose results.csv/hosts.csv are read back
+ * with exactly the DESIGN 7 columns, refusal to overwrite a report, and a rank killed mid-run
+ * (the others exit 3 within the timeout naming the dead rank; the CSV so far stays valid).
+ */
+#include "csv.h"
+#include "runcmd.h"
+#include "schema.h"
+#include "tap.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+static const char *bin;
+static char tmpdir[256];
+
+static int exists(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0;
+}
+
+static void rejects(const char *what, const char *needle, const char *a1, const char *a2,
+		    const char *a3, const char *a4)
+{
+	char out[512];
+	char *argv[10] = { (char *)bin, "allreduce", "--out", out };
+	int n = 4;
+	struct cmd_result *r = malloc(sizeof(*r));
+
+	snprintf(out, sizeof(out), "%s/never-%s", tmpdir, needle[0] == '-' ? needle + 1 : needle);
+	if (a1)
+		argv[n++] = (char *)a1;
+	if (a2)
+		argv[n++] = (char *)a2;
+	if (a3)
+		argv[n++] = (char *)a3;
+	if (a4)
+		argv[n++] = (char *)a4;
+	argv[n] = NULL;
+	run_cmd(argv, NULL, 30, NULL, NULL, r);
+	is_int(r->code, 2, "%s: exit 2", what);
+	ok(strstr(r->err, needle) != NULL, "%s: message names '%s'", what, needle);
+	if (!strstr(r->err, needle))
+		diag("stderr: %s", r->err);
+	ok(!exists(out), "%s: nothing written", what);
+	free(r);
+}
+
+struct killer {
+	int pid2;
+	int rows;
+	double killed_at;
+};
+
+static void on_line(const char *line, void *arg)
+{
+	struct killer *k = arg;
+	int rank, pid;
+
+	if (sscanf(line, "#  rank %d pid %d", &rank, &pid) == 2 && rank == 2)
+		k->pid2 = pid;
+	if (line[0] != '#' && line[0] && k->pid2 > 0 && !k->killed_at && ++k->rows == 3) {
+		kill(k->pid2, SIGKILL);
+		k->killed_at = rc_now();
+	}
+}
+
+static void csv_roundtrip(void)
+{
+	static const char *const cols[] = { RPT_RESULTS_COLUMNS };
+	static const char *const hcols[] = { RPT_HOSTS_COLUMNS };
+	char out[512], path[600], err[512];
+	char *argv[] = { (char *)bin, "allreduce", "--np", "3", "-b", "1", "-e", "64K", "-f", "4",
+			 "-d", "float,int8", "-o", "sum,max", "-n", "3", "-w", "1", "--out", out,
+			 NULL };
+	struct cmd_result *r = malloc(sizeof(*r));
+	struct rpt_csv_table *t = NULL;
+	int i, bad = 0, rc;
+
+	snprintf(out, sizeof(out), "%s/run1", tmpdir);
+	run_cmd(argv, NULL, 120, NULL, NULL, r);
+	is_int(r->code, 0, "allreduce --np 3 over shm, 2 dtypes x 2 ops x 9 sizes: exit 0");
+	if (r->code)
+		diag("stderr: %.2000s", r->err);
+	ok(strstr(r->out, "# Out of bounds values : 0 OK") != NULL, "table reports 0 wrong");
+	snprintf(path, sizeof(path), "%s/results.csv", out);
+	rc = rpt_csv_read(path, &t, err, sizeof(err));
+	is_int(rc, 0, "results.csv parses (%s)", rc ? err : "ok");
+	if (!rc) {
+		is_int(t->ncols, RPT_RESULTS_NCOLS, "results.csv has %d columns", RPT_RESULTS_NCOLS);
+		for (i = 0; i < t->ncols && i < RPT_RESULTS_NCOLS; i++)
+			bad |= strcmp(t->header[i], cols[i]) != 0;
+		ok(!bad, "results.csv header is exactly DESIGN 7's");
+		is_int(t->nrows, 2 * 2 * 2 * 9 * 2, "one row per algo, dtype, op, size, placement");
+		bad = 0;
+		for (i = 0; i < t->nrows; i++) {
+			bad |= strcmp(t->rows[i][rpt_csv_col(t, "status")], "ok") != 0;
+			bad |= strcmp(t->rows[i][rpt_csv_col(t, "wrong")], "0") != 0;
+			bad |= strcmp(t->rows[i][rpt_csv_col(t, "nranks")], "3") != 0;
+			bad |= atof(t->rows[i][rpt_csv_col(t, "time_us")]) <= 0;
+		}
+		ok(!bad, "every row: status ok, wrong 0, nranks 3, time > 0");
+		/* int8 with 1 byte: 1 element; float with 1 byte: 0 elements */
+		bad = 1;
+		for (i = 0; i < t->nrows; i++)
+			if (!strcmp(t->rows[i][rpt_csv_col(t, "dtype")], "float") &&
+			    !strcmp(t->rows[i][rpt_csv_col(t, "bytes")], "0"))
+				bad = 0;
+		ok(!bad, "sizes below one element give count 0 rows");
+		rpt_csv_free(t);
+	}
+	snprintf(path, sizeof(path), "%s/hosts.csv", out);
+	t = NULL;
+	rc = rpt_csv_read(path, &t, err, sizeof(err));
+	is_int(rc, 0, "hosts.csv parses");
+	if (!rc) {
+		bad = t->ncols != RPT_HOSTS_NCOLS || t->nrows != 3;
+		for (i = 0; !bad && i < t->ncols; i++)
+			bad |= strcmp(t->header[i], hcols[i]) != 0;
+		ok(!bad, "hosts.csv: DESIGN 7 columns, one row per rank");
+		rpt_csv_free(t);
+	}
+	/* the same --out again: refused, the first report untouched */
+	{
+		struct stat a, b;
+
+		snprintf(path, sizeof(path), "%s/results.csv", out);
+		stat(path, &a);
+		run_cmd(argv, NULL, 60, NULL, NULL, r);
+		stat(path, &b);
+		is_int(r->code, 2, "a second run into the same --out is refused");
+		ok(strstr(r->err, "never overwrites") != NULL && a.st_size == b.st_size &&
+			   a.st_mtime == b.st_mtime,
+		   "the refusal says why and the report is untouched");
+	}
+	free(r);
+}
+
+static void killed_rank(void)
+{
+	char out[512], path[600], err[512];
+	char *argv[] = { (char *)bin, "allreduce", "--np", "4", "-b", "64K", "-e", "16M", "-n",
+			 "400", "-w", "1", "--algo", "ring", "--timeout", "8", "--out", out, NULL };
+	struct cmd_result *r = malloc(sizeof(*r));
+	struct killer k = { 0 };
+	struct rpt_csv_table *t = NULL;
+	int rc;
+
+	snprintf(out, sizeof(out), "%s/killed", tmpdir);
+	run_cmd(argv, NULL, 120, on_line, &k, r);
+	ok(k.killed_at > 0, "rank 2 (pid %d) was killed after 3 rows", k.pid2);
+	is_int(r->code, 3, "the job exits 3");
+	ok(k.killed_at > 0 && rc_now() - k.killed_at < 8 + 6,
+	   "it ended within the timeout after the kill (%.1f s)",
+	   k.killed_at > 0 ? rc_now() - k.killed_at : -1.0);
+	ok(strstr(r->err, "rank 2") && strstr(r->err, "signal 9"),
+	   "stderr names the dead rank and how it died");
+	if (!strstr(r->err, "rank 2"))
+		diag("stderr: %.3000s", r->err);
+	snprintf(path, sizeof(path), "%s/results.csv", out);
+	rc = rpt_csv_read(path, &t, err, sizeof(err));
+	ok(rc == 0 && t->nrows >= 3, "results.csv so far parses with the finished rows (%s)",
+	   rc ? err : "ok");
+	if (!rc)
+		rpt_csv_free(t);
+	free(r);
+}
+
+int main(void)
+{
+	struct cmd_result *r = malloc(sizeof(*r));
+	char *v[] = { NULL, "--version", NULL }, *h[] = { NULL, "--help", NULL };
+	char *x[] = { NULL, "frobnicate", NULL };
+
+	bin = getenv("IBCOLL_BIN");
+	if (!bin)
+		return tap_skip_all("IBCOLL_BIN not set (run through ctest)");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ibcoll-test-cli-%d", (int)getpid());
+	mkdir(tmpdir, 0755);
+	v[0] = h[0] = x[0] = (char *)bin;
+	run_cmd(v, NULL, 10, NULL, NULL, r);
+	ok(r->code == 0 && strncmp(r->out, "ibcoll ", 7) == 0, "--version");
+	run_cmd(h, NULL, 10, NULL, NULL, r);
+	ok(r->code == 0 && strstr(r->out, "exit codes"), "--help lists commands and exit codes");
+	run_cmd(x, NULL, 10, NULL, NULL, r);
+	ok(r->code == 2 && strstr(r->err, "frobnicate"), "unknown command: exit 2");
+	free(r);
+
+	rejects("-b with trailing junk", "-b", "-b", "1x", NULL, NULL);
+	rejects("negative -b", "-b", "-b", "-5", NULL, NULL);
+	rejects("overflowing -e", "-e", "-e", "99999999999999999999", NULL, NULL);
+	rejects("-e too large", "-e", "-e", "64T", NULL, NULL);
+	rejects("-f 1", "-f", "-f", "1", NULL, NULL);
+	rejects("-e below -b", "-e", "-b", "1M", "-e", "1K");
+	rejects("unknown dtype lists valid ones", "bfloat16", "-d", "float17", NULL, NULL);
+	rejects("unknown op lists valid ones", "prod", "-o", "xor", NULL, NULL);
+	rejects("unknown algo", "ring", "--algo", "ring,foo", NULL, NULL);
+	rejects("unknown transport lists valid ones", "shm", "--transport", "ib", NULL, NULL);
+	rejects("--np 0", "--np", "--np", "0", NULL, NULL);
+	rejects("--channels 0", "--channels", "--channels", "0", NULL, NULL);
+	rejects("--chunk junk", "--chunk", "--chunk", "1x", NULL, NULL);
+	rejects("--timeout -1", "--timeout", "--timeout", "-1", NULL, NULL);
+	rejects("unknown option", "--bogus", "--bogus", NULL, NULL, NULL);
+	rejects("missing value", "-n", "-n", NULL, NULL, NULL);
+	rejects("-n 0", "-n", "-n", "0", NULL, NULL);
+	rejects("--mem bad", "--mem", "--mem", "gpu", NULL, NULL);
+
+	csv_roundtrip();
+	killed_rank();
+	return tap_done();
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_netns.c - ranks on two "hosts": network namespaces joined by a veth pair, each with its
+ * own hostname (UTS namespace). 2 ranks per host, bootstrap through IBCOLL_ROOT on host A's
+ * address, tcp transport chosen automatically (the job spans 2 hosts). Ring and tree must be
+ * bit exact and results.csv must say nnodes 2. Skips when namespaces cannot be made.
+ */
+#include "csv.h"
+#include "runcmd.h"
+#include "tap.h"
+
+#include <stdio.h>
+#include <sys/stat.h>
+
+#define NS_A "ibct-a"
+#define NS_B "ibct-b"
+#define IP_A "10.213.7.1"
+#define IP_B "10.213.7.2"
+
+static int sh(const char *cmd)
+{
+	int rc = system(cmd);
+
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void teardown(void)
+{
+	sh("ip netns del " NS_A " 2>/dev/null; ip netns del " NS_B " 2>/dev/null");
+}
+
+static int setup(void)
+{
+	teardown();
+	return sh("set -e; ip netns add " NS_A "; ip netns add " NS_B ";"
+		  "ip link add ibct-va type veth peer name ibct-vb;"
+		  "ip link set ibct-va netns " NS_A "; ip link set ibct-vb netns " NS_B ";"
+		  "ip -n " NS_A " addr add " IP_A "/24 dev ibct-va;"
+		  "ip -n " NS_B " addr add " IP_B "/24 dev ibct-vb;"
+		  "ip -n " NS_A " link set ibct-va up; ip -n " NS_B " link set ibct-vb up;"
+		  "ip -n " NS_A " link set lo up; ip -n " NS_B " link set lo up") == 0
+		       ? 0
+		       : -1;
+}
+
+struct job {
+	pid_t pid;
+	int rank;
+	char log[256];
+};
+
+/* Start one rank inside a namespace with its own hostname. */
+static pid_t start_rank(const char *bin, const char *ns, const char *host, int rank, int n,
+			const char *algo, const char *out, const char *log)
+{
+	char cmd[2048];
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	snprintf(cmd, sizeof(cmd),
+		 "exec ip netns exec %s unshare --uts sh -c 'hostname %s && IBCOLL_RANK=%d "
+		 "IBCOLL_NRANKS=%d IBCOLL_ROOT=%s:29517 exec %s allreduce --algo %s -b 4 -e 1M "
+		 "-f 8 -n 3 -w 1 -d float,int32 -o sum,min --timeout 30 --out %s' >%s 2>&1",
+		 ns, host, rank, n, IP_A, bin, algo, out, log);
+	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	_exit(127);
+}
+
+static void run_algo(const char *bin, const char *algo)
+{
+	char out[256], logs[4][300], path[300], err[256];
+	pid_t pids[4];
+	int i, ok_all = 1, st;
+	struct rpt_csv_table *t = NULL;
+
+	snprintf(out, sizeof(out), "/tmp/ibcoll-netns-%d-%s", (int)getpid(), algo);
+	for (i = 0; i < 4; i++) {
+		snprintf(logs[i], sizeof(logs[i]), "%s.rank%d.log", out, i);
+		pids[i] = start_rank(bin, i < 2 ? NS_A : NS_B, i < 2 ? "hosta" : "hostb", i, 4,
+				     algo, out, logs[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		waitpid(pids[i], &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			char cat[1400];
+
+			ok_all = 0;
+			diag("rank %d exited %d; its log:", i, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+			snprintf(cat, sizeof(cat), "sed 's/^/#   /' %s", logs[i]);
+			sh(cat);
+		}
+	}
+	ok(ok_all, "%s over tcp, 4 ranks on 2 namespaced hosts: every rank exits 0", algo);
+	snprintf(path, sizeof(path), "%s/results.csv", out);
+	if (rpt_csv_read(path, &t, err, sizeof(err)) == 0) {
+		int bad = 0, r;
+
+		for (r = 0; r < t->nrows; r++) {
+			bad |= strcmp(t->rows[r][rpt_csv_col(t, "nnodes")], "2") != 0;
+			bad |= strcmp(t->rows[r][rpt_csv_col(t, "transport")], "tcp") != 0;
+			bad |= strcmp(t->rows[r][rpt_csv_col(t, "wrong")], "0") != 0;
+		}
+		ok(!bad && t->nrows > 0, "%s: %d rows, nnodes 2, transport tcp, 0 wrong", algo,
+		   t->nrows);
+		rpt_csv_free(t);
+	} else {
+		ok(0, "%s: results.csv readable (%s)", algo, err);
+	}
+}
+
+int main(void)
+{
+	const char *bin = getenv("IBCOLL_BIN");
+
+	if (!bin)
+		return tap_skip_all("IBCOLL_BIN not set (run through ctest)");
+	if (geteuid() != 0)
+		return tap_skip_all("network namespaces need root");
+	if (sh("command -v ip >/dev/null && command -v unshare >/dev/null") != 0)
+		return tap_skip_all("ip (iproute2) or unshare (util-linux) missing");
+	if (setup() != 0) {
+		teardown();
+		return tap_skip_all("cannot create network namespaces with a veth pair here");
+	}
+	tap_plan(5);
+	ok(sh("ip -n " NS_A " -4 addr show ibct-va | grep -q " IP_A " && ip -n " NS_B
+	      " -4 addr show ibct-vb | grep -q " IP_B) == 0,
+	   "namespaces " NS_A " (" IP_A ") and " NS_B " (" IP_B ") are up");
+	run_algo(bin, "ring");
+	run_algo(bin, "tree");
+	teardown();
+	return tap_done();
+}
