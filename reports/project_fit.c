@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * project_fit.c - weighted linear least squares for alpha, beta, gamma (project_fit.h).
+ */
+#include "project_fit.h"
+
+#include "ibc_common.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NPAR 3
+
+struct obs {
+	double x[NPAR]; /* regressors for alpha, beta, gamma */
+	double t;	/* measured time, us */
+};
+
+static int fit_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fit_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static void add_warn(struct rpt_fit *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_warn(struct rpt_fit *f, const char *fmt, ...)
+{
+	size_t len = strlen(f->warn);
+	va_list ap;
+
+	if (len && len + 2 < sizeof(f->warn)) {
+		strcat(f->warn, "; ");
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(f->warn + len, sizeof(f->warn) - len, fmt, ap);
+	va_end(ap);
+}
+
+static int ceil_log2(double p)
+{
+	int d = 0;
+
+	while ((double)(1L << d) < p)
+		d++;
+	return d;
+}
+
+/* Solve the weighted least-squares problem on the columns in use[] (others fixed at 0).
+ * Columns are scaled to unit norm; a pivot below 1e-9 marks a column the data cannot separate
+ * from the others. Returns the number of the first dependent column + 1, or 0 on success. */
+static int solve(const struct obs *o, int n, const int *use, double *par)
+{
+	double a[NPAR][NPAR + 1] = {{0}}, scale[NPAR] = {0};
+	int idx[NPAR], k = 0, i, j, r, col;
+
+	for (j = 0; j < NPAR; j++)
+		if (use[j])
+			idx[k++] = j;
+	for (i = 0; i < n; i++) {
+		double w = 1.0 / o[i].t; /* relative residuals */
+
+		for (j = 0; j < k; j++)
+			scale[j] += (o[i].x[idx[j]] * w) * (o[i].x[idx[j]] * w);
+	}
+	for (j = 0; j < k; j++) {
+		if (scale[j] <= 0)
+			return idx[j] + 1;
+		scale[j] = 1.0 / sqrt(scale[j]);
+	}
+	for (i = 0; i < n; i++) {
+		double w = 1.0 / o[i].t, z[NPAR];
+
+		for (j = 0; j < k; j++)
+			z[j] = o[i].x[idx[j]] * w * scale[j];
+		for (r = 0; r < k; r++) {
+			for (j = 0; j < k; j++)
+				a[r][j] += z[r] * z[j];
+			a[r][k] += z[r] * (o[i].t * w);
+		}
+	}
+	/* Gaussian elimination without pivoting on a symmetric positive semi-definite matrix:
+	 * a tiny pivot means the column is (nearly) a combination of the previous ones. */
+	for (col = 0; col < k; col++) {
+		if (a[col][col] < 1e-9)
+			return idx[col] + 1;
+		for (r = col + 1; r < k; r++) {
+			double f = a[r][col] / a[col][col];
+
+			for (j = col; j <= k; j++)
+				a[r][j] -= f * a[col][j];
+		}
+	}
+	for (col = k - 1; col >= 0; col--) {
+		double v = a[col][k];
+
+		for (j = col + 1; j < k; j++)
+			v -= a[col][j] * par[idx[j]];
+		par[idx[col]] = v / a[col][col];
+	}
+	for (j = 0; j < k; j++)
+		par[idx[j]] *= scale[j];
+	return 0;
+}
+
+struct cols {
+	int time, bytes, nranks, nnodes, algo, transport, status, collective, run_id;
+};
+
+static int find_cols(const char *name, const struct rpt_csv_table *t, struct cols *c, char *err,
+		     size_t errlen)
+{
+	static const char *const need[] = {"time_us",	"bytes",  "nranks",	"nnodes", "algo",
+					   "transport", "status", "collective", "run_id"};
+	int *dst[] = {&c->time,	     &c->bytes,	 &c->nranks,	 &c->nnodes, &c->algo,
+		      &c->transport, &c->status, &c->collective, &c->run_id};
+	size_t i;
+
+	for (i = 0; i < IBC_ARRAY_SIZE(need); i++) {
+		*dst[i] = rpt_csv_col(t, need[i]);
+		if (*dst[i] < 0)
+			return fit_err(
+			    err, errlen,
+			    "%s:1: no column '%s' (is this an ibcoll results.csv? DESIGN "
+			    "7 lists its columns)",
+			    name, need[i]);
+	}
+	return 0;
+}
+
+static int num(const char *name, int line, const char *col, const char *s, double min, double *out,
+	       char *err, size_t errlen)
+{
+	if (ibc_parse_double(s, out) || *out < min)
+		return fit_err(err, errlen, "%s:%d: column %s: '%s' is not a number >= %g", name,
+			       line, col, s, min);
+	return 0;
+}
+
+/* Turn the usable rows into observations. */
+static int collect(const char *name, const struct rpt_csv_table *t, const struct cols *c,
+		   struct rpt_fit *fit, struct obs *o, int *nobs, char *err, size_t errlen)
+{
+	double sizes[64], ranks[64];
+	int i, ns = 0, nr = 0, k, rc;
+
+	*nobs = 0;
+	for (i = 0; i < t->nrows; i++) {
+		char **row = t->rows[i];
+		double p, nn, n, tm, x0;
+		int line = t->row_line[i], algo;
+
+		if (strcmp(row[c->status], "ok") || strcmp(row[c->transport], fit->transport)) {
+			fit->nskipped++;
+			continue;
+		}
+		if (!strcmp(row[c->collective], "allreduce") && !strcmp(row[c->algo], "ring"))
+			algo = 0;
+		else if (!strcmp(row[c->collective], "allreduce") && !strcmp(row[c->algo], "tree"))
+			algo = 1;
+		else if (!strcmp(row[c->collective], "sendrecv"))
+			algo = 2;
+		else {
+			fit->nskipped++;
+			continue;
+		}
+		rc = num(name, line, "nranks", row[c->nranks], 1, &p, err, errlen);
+		if (!rc)
+			rc = num(name, line, "nnodes", row[c->nnodes], 1, &nn, err, errlen);
+		if (!rc)
+			rc = num(name, line, "bytes", row[c->bytes], 0, &n, err, errlen);
+		if (!rc)
+			rc = num(name, line, "time_us", row[c->time], 0, &tm, err, errlen);
+		if (rc)
+			return rc;
+		if (p < 2 || tm <= 0) {
+			fit->nskipped++; /* one rank moves nothing; a zero time carries no weight */
+			continue;
+		}
+		if (!fit->run_id[0])
+			snprintf(fit->run_id, sizeof(fit->run_id), "%s", row[c->run_id]);
+		if (nn > 1)
+			fit->multinode = 1;
+		x0 = algo == 0 ? 2 * (p - 1) : algo == 1 ? 2 * ceil_log2(p) : 1;
+		o[*nobs].x[0] = x0;
+		o[*nobs].x[1] = algo == 0 ? 2 * (p - 1) / p * n : n;
+		o[*nobs].x[2] = algo == 0 ? (p - 1) / p * n : algo == 1 ? n : 0;
+		o[*nobs].t = tm;
+		(*nobs)++;
+		for (k = 0; k < ns && sizes[k] != n; k++)
+			;
+		if (k == ns && ns < 64)
+			sizes[ns++] = n;
+		for (k = 0; k < nr && ranks[k] != p; k++)
+			;
+		if (k == nr && nr < 64)
+			ranks[nr++] = p;
+		fit->p_min = fit->p_min ? IBC_MIN(fit->p_min, (long)p) : (long)p;
+		fit->p_max = IBC_MAX(fit->p_max, (long)p);
+	}
+	fit->nsizes = ns;
+	fit->nranks = nr;
+	return 0;
+}
+
+static int pick_transport(const char *name, const struct rpt_csv_table *t, const struct cols *c,
+			  const char *want, struct rpt_fit *fit, char *err, size_t errlen)
+{
+	const char *first = NULL;
+	int i;
+
+	if (want) {
+		snprintf(fit->transport, sizeof(fit->transport), "%s", want);
+		return 0;
+	}
+	for (i = 0; i < t->nrows; i++) {
+		const char *tr = t->rows[i][c->transport];
+
+		if (strcmp(t->rows[i][c->status], "ok"))
+			continue;
+		if (!first)
+			first = tr;
+		else if (strcmp(first, tr))
+			return fit_err(err, errlen,
+				       "%s:%d: rows of transports '%s' and '%s': calibrate one "
+				       "transport at a time (--transport NAME)",
+				       name, t->row_line[i], first, tr);
+	}
+	if (!first)
+		return fit_err(err, errlen, "%s: no row with status ok", name);
+	snprintf(fit->transport, sizeof(fit->transport), "%s", first);
+	return 0;
+}
+
+static void stats(const struct obs *o, int n, const double *par, struct rpt_fit *fit)
+{
+	double ss_res = 0, ss_tot = 0, lm = 0;
+	int i, j;
+
+	fit->max_rel_err = 0;
+	for (i = 0; i < n; i++) {
+		double m = 0, rel;
+
+		for (j = 0; j < NPAR; j++)
+			m += o[i].x[j] * par[j];
+		rel = (m - o[i].t) / o[i].t;
+		ss_res += rel * rel;
+		fit->max_rel_err = IBC_MAX(fit->max_rel_err, fabs(rel));
+	}
+	/* R^2 on the log scale: relative residuals against the spread of log times over the
+	 * sizes and rank counts (a relative residual r is a log residual of about r) */
+	for (i = 0; i < n; i++)
+		lm += log(o[i].t) / n;
+	for (i = 0; i < n; i++)
+		ss_tot += (log(o[i].t) - lm) * (log(o[i].t) - lm);
+	fit->r2 = ss_tot > 0 ? 1.0 - ss_res / ss_tot : 0;
+}
+
+int rpt_fit_table(const char *name, const struct rpt_csv_table *t, const char *transport,
+		  struct rpt_fit *fit, char *err, size_t errlen)
+{
+	struct cols c;
+	struct obs *o;
+	double par[NPAR] = {0};
+	int use[NPAR] = {1, 1, 1}, nobs = 0, rc, dep;
+
+	memset(fit, 0, sizeof(*fit));
+	rc = find_cols(name, t, &c, err, errlen);
+	if (!rc)
+		rc = pick_transport(name, t, &c, transport, fit, err, errlen);
+	if (rc)
+		return rc;
+	o = calloc((size_t)t->nrows + 1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	rc = collect(name, t, &c, fit, o, &nobs, err, errlen);
+	if (rc)
+		goto out;
+	fit->nrows = nobs;
+	if (nobs >= 1 && fit->nsizes < 2 && fit->nranks < 2) {
+		rc = fit_err(err, errlen,
+			     "%s: every usable row has the same size and rank count (%ld ranks): "
+			     "latency and bandwidth cannot be told apart; measure several sizes "
+			     "(-b 1K -e 256M)",
+			     name, fit->p_min);
+		goto out;
+	}
+	if (nobs < 2) {
+		rc =
+		    fit_err(err, errlen,
+			    "%s: %d usable row%s of transport '%s' (status ok, allreduce ring/tree "
+			    "or sendrecv, 2+ ranks): a fit needs at least two",
+			    name, nobs, nobs == 1 ? "" : "s", fit->transport);
+		goto out;
+	}
+	dep = solve(o, nobs, use, par);
+	if (dep == 3) {
+		/* gamma is proportional to beta for these rows: fit beta as beta + its share */
+		use[2] = 0;
+		par[2] = 0;
+		dep = solve(o, nobs, use, par);
+		add_warn(fit,
+			 "reduction cost gamma cannot be separated from beta with these rows "
+			 "(only one all-reduce algorithm, no sendrecv): the bandwidth includes it; "
+			 "measure --algo ring,tree to separate them");
+	} else {
+		fit->have_gamma = 1;
+	}
+	if (dep) {
+		if (fit->nsizes < 2)
+			rc = fit_err(
+			    err, errlen,
+			    "%s: every usable row has the same size and rank count: latency "
+			    "and bandwidth cannot be told apart; measure several sizes "
+			    "(-b 1K -e 256M)",
+			    name);
+		else
+			rc = fit_err(err, errlen,
+				     "%s: the rows cannot separate latency from bandwidth", name);
+		goto out;
+	}
+	fit->alpha_us = par[0];
+	fit->beta_us_per_byte = par[1];
+	fit->gamma_us_per_byte = par[2];
+	stats(o, nobs, par, fit);
+	if (fit->nsizes < 3)
+		add_warn(fit, "only %d message sizes: the fit is exact but not checked",
+			 fit->nsizes);
+	if (fit->nranks < 2)
+		add_warn(fit,
+			 "one rank count (%ld ranks): growth with the GPU count comes from the "
+			 "model, not from the data",
+			 fit->p_min);
+	if (par[0] < 0)
+		add_warn(fit, "negative latency %.3g us: the small sizes do not follow the model",
+			 par[0]);
+	if (par[1] <= 0) {
+		rc =
+		    fit_err(err, errlen,
+			    "%s: the fitted bandwidth is not positive (beta = %.3g us/B): the data "
+			    "do not follow alpha + n beta",
+			    name, par[1]);
+		goto out;
+	}
+	if (fit->have_gamma && par[2] < 0)
+		add_warn(fit, "negative reduction cost %.3g us/B (noise?)", par[2]);
+	if (fit->max_rel_err > 0.25)
+		add_warn(fit, "a row is off the fitted model by %.0f%%", 100 * fit->max_rel_err);
+out:
+	free(o);
+	return rc;
+}
+
+void rpt_fit_apply(const struct rpt_fit *fit, struct rpt_cluster *c)
+{
+	double gbps = 1e-3 / fit->beta_us_per_byte; /* bytes/us -> GB/s */
+
+	if (fit->multinode) {
+		c->nic_Gbps = gbps * 8;
+		c->nic_efficiency = 1;
+		c->net_latency_us = IBC_MAX(0.0, fit->alpha_us);
+	} else {
+		c->nvlink_GBps = gbps;
+		c->nvlink_efficiency = 1;
+		c->nvlink_latency_us = IBC_MAX(0.0, fit->alpha_us);
+	}
+	if (fit->have_gamma && fit->gamma_us_per_byte > 0) {
+		c->reduce_GBps = 1e-3 / fit->gamma_us_per_byte;
+		c->reduce_overlap = 0; /* the fit measured it as a serial term */
+	}
+}

@@ -1,0 +1,5 @@
+# reports/: CSV reader/writer, projection model, cluster descriptions, calibration
+ibc_tap_test(test_csv SOURCES test_csv.c LIBS ibc_reports)
+ibc_tap_test(test_project_model SOURCES test_project_model.c LIBS ibc_reports)
+ibc_tap_test(test_project_fit SOURCES test_project_fit.c LIBS ibc_reports)
+ibc_tap_test(test_project_cmd SOURCES test_project_cmd.c LIBS ibc_reports)
