@@ -141,6 +141,43 @@ static void csv_roundtrip(void)
 	free(r);
 }
 
+static void sendrecv(const char *np, const char *tp, const char *extra)
+{
+	char out[512], path[600], err[512];
+	char *argv[] = { (char *)bin, "sendrecv", "--np", (char *)np, "--transport", (char *)tp,
+			 "-b", "1", "-e", "1M", "-f", "32", "-n", "3", "-w", "1", "--out", out,
+			 (char *)extra, NULL };
+	struct cmd_result *r = malloc(sizeof(*r));
+	struct rpt_csv_table *t = NULL;
+	int rc, i, streams = 0, pings = 0, bad = 0;
+
+	snprintf(out, sizeof(out), "%s/sr-%s-%s%s", tmpdir, np, tp, extra ? "-bidir" : "");
+	run_cmd(argv, NULL, 120, NULL, NULL, r);
+	is_int(r->code, 0, "sendrecv --np %s --transport %s %s: exit 0", np, tp, extra ? extra : "");
+	if (r->code)
+		diag("stderr: %.2000s", r->err);
+	snprintf(path, sizeof(path), "%s/results.csv", out);
+	rc = rpt_csv_read(path, &t, err, sizeof(err));
+	if (!rc) {
+		for (i = 0; i < t->nrows; i++) {
+			const char *algo = t->rows[i][rpt_csv_col(t, "algo")];
+
+			streams += !strcmp(algo, extra ? "bidir" : "stream");
+			pings += !strcmp(algo, "pingpong");
+			bad |= strcmp(t->rows[i][rpt_csv_col(t, "collective")], "sendrecv") != 0;
+			bad |= strcmp(t->rows[i][rpt_csv_col(t, "wrong")], "0") != 0;
+			bad |= atof(t->rows[i][rpt_csv_col(t, "busbw_GBps")]) <= 0 &&
+			       strcmp(t->rows[i][rpt_csv_col(t, "bytes")], "1") != 0;
+		}
+		ok(!bad && streams == 5 && pings == 5,
+		   "sendrecv rows: 5 sizes x (bandwidth, pingpong), 0 wrong (%d/%d)", streams, pings);
+		rpt_csv_free(t);
+	} else {
+		ok(0, "sendrecv results.csv parses: %s", err);
+	}
+	free(r);
+}
+
 static void killed_rank(void)
 {
 	char out[512], path[600], err[512];
@@ -211,6 +248,9 @@ int main(void)
 	rejects("--mem bad", "--mem", "--mem", "gpu", NULL, NULL);
 
 	csv_roundtrip();
+	sendrecv("2", "shm", NULL);
+	sendrecv("3", "tcp", NULL);
+	sendrecv("4", "tcp", "--bidir");
 	killed_rank();
 	return tap_done();
 }

@@ -729,15 +729,24 @@ static int shm_wait(struct ibc_tp_ctx *ctx, uint64_t epoch, int timeout_ms)
 {
 	struct shm_ctx *c = (struct shm_ctx *)ctx;
 	struct shm_bell *b = c->bell;
-	uint64_t t0 = ibc_now_ns();
+	uint64_t t0 = ibc_now_ns(), now = t0;
 	struct timespec ts;
+	int i;
 
-	while (c->spin_ns && ibc_now_ns() - t0 < (uint64_t)c->spin_ns) {
-		if (atomic_load_explicit(&b->seq, memory_order_relaxed) != (uint32_t)epoch)
-			return 0;
+	/* Spin while the peer is likely to answer soon, but yield the core every few
+	 * microseconds: when ranks outnumber cores (or the machine is busy) the rank we wait for
+	 * may need exactly this core. */
+	while (now - t0 < (uint64_t)c->spin_ns) {
+		for (i = 0; i < 64; i++) {
+			if (atomic_load_explicit(&b->seq, memory_order_relaxed) != (uint32_t)epoch)
+				return 0;
 #if defined(__x86_64__)
-		__builtin_ia32_pause();
+			__builtin_ia32_pause();
 #endif
+		}
+		now = ibc_now_ns();
+		if (now - t0 > 4000)
+			sched_yield();
 	}
 	if (!c->spin_ns)
 		sched_yield();
