@@ -639,8 +639,8 @@ static int write_row(struct drv *d, const struct row *r)
 		N("%.3f", r->st->p50);
 		N("%.3f", r->st->p99);
 		N("%.3f", r->st->max);
-		N("%.4f", r->algbw);
-		N("%.4f", r->busbw);
+		N("%.6f", r->algbw);
+		N("%.6f", r->busbw);
 		N("%llu", (unsigned long long)r->wrong);
 		snprintf(wr, sizeof(wr), "%s", r->wrong_ranks);
 		S(wr);

@@ -164,10 +164,16 @@ static void sendrecv(const char *np, const char *tp, const char *extra)
 
 			streams += !strcmp(algo, extra ? "bidir" : "stream");
 			pings += !strcmp(algo, "pingpong");
-			bad |= strcmp(t->rows[i][rpt_csv_col(t, "collective")], "sendrecv") != 0;
-			bad |= strcmp(t->rows[i][rpt_csv_col(t, "wrong")], "0") != 0;
-			bad |= atof(t->rows[i][rpt_csv_col(t, "busbw_GBps")]) <= 0 &&
-			       strcmp(t->rows[i][rpt_csv_col(t, "bytes")], "1") != 0;
+			if (strcmp(t->rows[i][rpt_csv_col(t, "collective")], "sendrecv") ||
+			    strcmp(t->rows[i][rpt_csv_col(t, "wrong")], "0") ||
+			    atof(t->rows[i][rpt_csv_col(t, "busbw_GBps")]) <= 0) {
+				bad = 1;
+				diag("bad row %d: %s %s bytes %s wrong %s busbw %s", i,
+				     t->rows[i][rpt_csv_col(t, "collective")], algo,
+				     t->rows[i][rpt_csv_col(t, "bytes")],
+				     t->rows[i][rpt_csv_col(t, "wrong")],
+				     t->rows[i][rpt_csv_col(t, "busbw_GBps")]);
+			}
 		}
 		ok(!bad && streams == 5 && pings == 5,
 		   "sendrecv rows: 5 sizes x (bandwidth, pingpong), 0 wrong (%d/%d)", streams, pings);
