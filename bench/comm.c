@@ -18,8 +18,17 @@ struct ibc_eng_link {
 	int nrops, caprops;
 	int posted, done; /* receives pre-posted / completed, indices into rops */
 	struct ibc_tp_req *rreq[ENG_MAX_DEPTH];
-	struct ibc_tp_req *sreq[ENG_MAX_SENDS]; /* outstanding sends, ring */
-	int shead, stail;
+	uint64_t rticket[ENG_MAX_DEPTH]; /* staged receive slot: its device copy */
+	bool rbusy[ENG_MAX_DEPTH];
+	struct send_ent {
+		const void *src; /* borrowed: user buffer or staging slot */
+		size_t bytes;
+		struct ibc_tp_mr *mr; /* borrowed */
+		uint64_t ticket; /* staged: the device-to-host copy */
+		bool copying;
+	} sq[ENG_MAX_SENDS]; /* sends in order: [stail, spost) posted, [spost, shead) not yet */
+	struct ibc_tp_req *sreq[ENG_MAX_SENDS];
+	int shead, spost, stail;
 	int max_sends;
 };
 
@@ -85,8 +94,16 @@ int ibc_comm_init(struct ibc_comm *c, struct ibc_boot *boot, const struct ibc_co
 		c->ctx = NULL;
 		return rc;
 	}
+	c->mem = o->mem;
+	c->memctx = o->memctx;
+	if (c->mem) {
+		struct ibc_mem_info mi;
+
+		c->device = c->mem->info(c->memctx, &mi) == 0 && mi.is_device;
+		c->staged = c->device && !(c->props.mem_kinds & (IBC_MEM_CUDA | IBC_MEM_DMABUF));
+	}
 	c->direct = (c->props.caps & IBC_TP_CAP_DIRECT) && IBC_TP_HAS(c->ops, recv_direct) &&
-		    IBC_TP_HAS(c->ops, recv_release);
+		    IBC_TP_HAS(c->ops, recv_release) && !c->device;
 	if (getenv("IBCOLL_NO_DIRECT"))
 		c->direct = false;
 	return 0;
@@ -121,13 +138,78 @@ int ibc_comm_alloc(struct ibc_comm *c, size_t len, struct ibc_buf *b)
 	return 0;
 }
 
+static int mem_fail(struct ibc_comm *c, int rc, const char *what)
+{
+	ibc_err_set("rank %d (host %s): %s memory: %s: %s", c->rank, host_of(c, c->rank),
+		    c->mem ? c->mem->name : "host", what,
+		    c->mem && c->mem->last_error ? c->mem->last_error(c->memctx) : strerror(-rc));
+	return rc;
+}
+
+int ibc_comm_alloc_user(struct ibc_comm *c, size_t len, struct ibc_buf *b)
+{
+	struct ibc_tp_buf d = { .kind = IBC_MEM_CUDA, .dmabuf_fd = -1 };
+	size_t alen = len ? len : 64;
+	int rc;
+
+	if (!c->device)
+		return ibc_comm_alloc(c, len, b);
+	memset(b, 0, sizeof(*b));
+	rc = c->mem->alloc(c->memctx, alen, &b->ptr);
+	if (rc)
+		return mem_fail(c, rc, "allocating device buffers");
+	b->len = len;
+	b->device = true;
+	if (c->staged)
+		return 0;
+	d.addr = b->ptr;
+	d.len = alen;
+	{
+		struct ibc_mem_info mi;
+
+		if (c->mem->info(c->memctx, &mi) == 0)
+			d.cuda_device = mi.device;
+	}
+	rc = c->ops->reg_mr(c->ctx, 0, &d, &b->mr);
+	if (rc) {
+		c->mem->free(c->memctx, b->ptr);
+		b->ptr = NULL;
+		return tp_fail(c, rc, NULL, "registering device memory");
+	}
+	return 0;
+}
+
+/* Host memory the memory backend copies to/from fast (pinned), for staging. */
+static int alloc_staging(struct ibc_comm *c, size_t len, struct ibc_buf *b)
+{
+	int rc = ibc_comm_alloc(c, len, b);
+
+	if (rc || !c->device || !c->mem->host_register)
+		return rc;
+	if (c->mem->host_register(c->memctx, b->ptr, len) == 0)
+		b->registered = true;
+	return 0;
+}
+
+/* Receive slots in device memory (the transport writes device memory directly). */
+static int alloc_device_slots(struct ibc_comm *c, size_t len, struct ibc_buf *b)
+{
+	return ibc_comm_alloc_user(c, len, b);
+}
+
 int ibc_comm_free(struct ibc_comm *c, struct ibc_buf *b)
 {
 	int rc = 0;
 
 	if (!b->ptr)
 		return 0;
-	if (b->from_tp) {
+	if (b->registered && c->mem->host_unregister)
+		c->mem->host_unregister(c->memctx, b->ptr);
+	if (b->device) {
+		if (b->mr)
+			rc = c->ops->dereg_mr(c->ctx, b->mr);
+		c->mem->free(c->memctx, b->ptr);
+	} else if (b->from_tp) {
 		rc = c->ops->mem_free(c->ctx, b->ptr, b->mr);
 	} else {
 		if (b->mr)
@@ -411,7 +493,10 @@ static int link_slots(struct ibc_comm *c, int link_index, struct ibc_buf **slots
 	}
 	if (!c->tmp[link_index].ptr || c->tmp[link_index].len < need) {
 		ibc_comm_free(c, &c->tmp[link_index]);
-		rc = ibc_comm_alloc(c, need, &c->tmp[link_index]);
+		if (c->device && !c->staged)
+			rc = alloc_device_slots(c, need, &c->tmp[link_index]);
+		else
+			rc = alloc_staging(c, need, &c->tmp[link_index]);
 		if (rc)
 			return rc;
 	}
@@ -445,21 +530,29 @@ static int prepost(struct run *R, int li, bool *progress)
 	while (el->posted < el->nrops && el->posted - el->done < c->depth) {
 		const struct ibc_step *op = &R->p->lanes[el->lane].ops[el->rops[el->posted]];
 		size_t bytes = op->count * R->esize;
+		int slot = el->posted % c->depth;
 		void *dst;
 		struct ibc_tp_mr *mr;
 		int rc;
 
-		if (op->kind == IBC_OPK_RECV_COPY) {
+		if (op->kind == IBC_OPK_RECV_COPY && !c->staged) {
 			dst = op->dst;
 			mr = op->mr;
 		} else {
 			struct ibc_buf *s = R->slots[li];
 
-			dst = (char *)s->ptr + (size_t)(el->posted % c->depth) * c->max_chunk;
+			if (el->rbusy[slot]) { /* its copy to the device is still running */
+				rc = c->mem->done(c->memctx, el->rticket[slot]);
+				if (rc < 0)
+					return mem_fail(c, rc, "copying to the device");
+				if (!rc)
+					return 0;
+				el->rbusy[slot] = false;
+			}
+			dst = (char *)s->ptr + (size_t)slot * c->max_chunk;
 			mr = s->mr;
 		}
-		rc = c->ops->post_recv(l->r, dst, bytes, l->seq, mr,
-				       &el->rreq[el->posted % c->depth]);
+		rc = c->ops->post_recv(l->r, dst, bytes, l->seq, mr, &el->rreq[slot]);
 		if (rc == -EAGAIN)
 			return 0;
 		if (rc)
@@ -471,23 +564,69 @@ static int prepost(struct run *R, int li, bool *progress)
 	return 0;
 }
 
+/* Post queued sends in order (staged ones once their device copy finished), then reap
+ * completions. */
 static int poll_sends(struct run *R, int li, bool *progress)
 {
 	struct ibc_eng_link *el = &R->p->eng[li];
+	struct ibc_comm *c = R->c;
+	int rc;
 
-	while (el->stail != el->shead) {
-		int done = 0, rc;
+	while (el->spost != el->shead) {
+		struct send_ent *e = &el->sq[el->spost % ENG_MAX_SENDS];
+
+		if (e->copying) {
+			rc = c->mem->done(c->memctx, e->ticket);
+			if (rc < 0)
+				return mem_fail(c, rc, "copying from the device");
+			if (!rc)
+				break;
+			e->copying = false;
+		}
+		rc = c->ops->post_send(el->l->s, e->src, e->bytes, el->l->seq, e->mr,
+				       &el->sreq[el->spost % ENG_MAX_SENDS]);
+		if (rc == -EAGAIN)
+			break;
+		if (rc)
+			return tp_fail(c, rc, el->l, "posting a send");
+		el->l->seq++;
+		el->spost++;
+		*progress = true;
+	}
+	while (el->stail != el->spost) {
+		int done = 0;
 		size_t sz;
 
-		rc = R->c->ops->test(el->sreq[el->stail % ENG_MAX_SENDS], &done, &sz);
+		rc = c->ops->test(el->sreq[el->stail % ENG_MAX_SENDS], &done, &sz);
 		if (rc)
-			return tp_fail(R->c, rc, el->l, "sending");
+			return tp_fail(c, rc, el->l, "sending");
 		if (!done)
 			break;
 		el->stail++;
 		*progress = true;
 	}
 	return 0;
+}
+
+/* Make data the NIC wrote into device memory visible before a kernel reads it. */
+static int flush_recv(struct run *R, struct ibc_eng_link *el, void *data, size_t bytes,
+		      struct ibc_tp_mr *mr)
+{
+	struct ibc_comm *c = R->c;
+	struct ibc_tp_req *req = NULL;
+	uint64_t t0 = ibc_now_ns();
+	int rc, done = 0;
+
+	if (!c->device || c->staged || !(c->props.caps & IBC_TP_CAP_NEEDS_FLUSH) ||
+	    !IBC_TP_HAS(c->ops, flush))
+		return 0;
+	rc = c->ops->flush(el->l->r, data, bytes, mr, &req);
+	while (!rc && req && !done) {
+		rc = c->ops->test(req, &done, NULL);
+		if (!rc && !done && ibc_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000ull)
+			rc = -ETIMEDOUT;
+	}
+	return rc ? tp_fail(c, rc, el->l, "flushing a receive") : 0;
 }
 
 /* Execute the op at the lane's pc. Returns 1 when it completed, 0 when blocked, <0 error. */
@@ -502,20 +641,38 @@ static int step(struct run *R, struct ibc_lane *ln, const struct ibc_step *op)
 	size_t sz = 0;
 
 	switch (op->kind) {
-	case IBC_OPK_SEND:
+	case IBC_OPK_SEND: {
+		struct send_ent *e;
+		bool prog = false;
+
 		el = &p->eng[op->link];
-		l = el->l;
-		if (el->shead - el->stail >= el->max_sends)
+		if (el->shead - el->stail >= el->max_sends ||
+		    (c->staged && el->shead - el->stail >= c->depth))
 			return 0;
-		rc = c->ops->post_send(l->s, op->src, bytes, l->seq, op->mr,
-				       &el->sreq[el->shead % ENG_MAX_SENDS]);
-		if (rc == -EAGAIN)
-			return 0;
-		if (rc)
-			return tp_fail(c, rc, l, "posting a send");
-		l->seq++;
+		e = &el->sq[el->shead % ENG_MAX_SENDS];
+		e->bytes = bytes;
+		e->copying = false;
+		if (c->staged) {
+			struct ibc_buf *s = R->slots[op->link];
+			void *slot = (char *)s->ptr + (size_t)(el->shead % c->depth) * c->max_chunk;
+
+			e->src = slot;
+			e->mr = s->mr;
+			if (bytes) {
+				rc = c->mem->copy_async(c->memctx, slot, op->src, bytes,
+							IBC_COPY_D2H, &e->ticket);
+				if (rc)
+					return mem_fail(c, rc, "copying from the device");
+				e->copying = true;
+			}
+		} else {
+			e->src = op->src;
+			e->mr = op->mr;
+		}
 		el->shead++;
-		return 1;
+		rc = poll_sends(R, op->link, &prog);
+		return rc ? rc : 1;
+	}
 	case IBC_OPK_RECV_REDUCE:
 	case IBC_OPK_RECV_COPY:
 		el = &p->eng[op->link];
@@ -565,23 +722,54 @@ static int step(struct run *R, struct ibc_lane *ln, const struct ibc_step *op)
 				    c->rank, sz, l->peer, bytes);
 			return -EPROTO;
 		}
-		if (op->kind == IBC_OPK_RECV_REDUCE) {
+		if (op->kind == IBC_OPK_RECV_REDUCE || c->staged) {
 			struct ibc_buf *s = R->slots[op->link];
-			const char *slot =
-				(char *)s->ptr + (size_t)(el->done % c->depth) * c->max_chunk;
+			int k = el->done % c->depth;
+			char *slot = (char *)s->ptr + (size_t)k * c->max_chunk;
 
-			ibc_reduce(op->dst, op->src, slot, op->count, p->dt, p->op);
+			rc = flush_recv(R, el, slot, bytes, s->mr);
+			if (rc)
+				return rc;
+			if (op->kind == IBC_OPK_RECV_COPY) { /* staged: slot -> device */
+				if (bytes) {
+					rc = c->mem->copy_async(c->memctx, op->dst, slot, bytes,
+								IBC_COPY_H2D, &el->rticket[k]);
+					if (rc)
+						return mem_fail(c, rc, "copying to the device");
+					el->rbusy[k] = true;
+				}
+			} else if (c->device) {
+				rc = c->mem->reduce(c->memctx, op->dst, op->src, slot, op->count,
+						    p->dt, p->op);
+				if (rc)
+					return mem_fail(c, rc, "reducing");
+			} else {
+				ibc_reduce(op->dst, op->src, slot, op->count, p->dt, p->op);
+			}
+		} else {
+			rc = flush_recv(R, el, op->dst, bytes, op->mr);
+			if (rc)
+				return rc;
 		}
 		el->done++;
 		return 1;
 	case IBC_OPK_WAIT_LANE:
 		return p->lanes[op->lane].pc >= op->pc;
 	case IBC_OPK_FINISH:
+		if (c->device) {
+			rc = c->mem->finish(c->memctx, op->dst, op->count, p->dt, p->op, p->nranks);
+			return rc ? mem_fail(c, rc, "finishing") : 1;
+		}
 		ibc_reduce_finish(op->dst, op->count, p->dt, p->op, p->nranks);
 		return 1;
 	case IBC_OPK_COPY:
-		if (op->dst != op->src && bytes)
-			memcpy(op->dst, op->src, bytes);
+		if (op->dst == op->src || !bytes)
+			return 1;
+		if (c->device) {
+			rc = c->mem->copy(c->memctx, op->dst, op->src, bytes, IBC_COPY_D2D);
+			return rc ? mem_fail(c, rc, "copying") : 1;
+		}
+		memcpy(op->dst, op->src, bytes);
 		return 1;
 	}
 	(void)ln;
@@ -643,11 +831,12 @@ int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
 		struct ibc_eng_link *el = &p->eng[i];
 
 		el->l = p->links[i];
-		el->posted = el->done = el->shead = el->stail = 0;
+		el->posted = el->done = el->shead = el->spost = el->stail = 0;
+		memset(el->rbusy, 0, sizeof(el->rbusy));
 		el->max_sends = IBC_MIN(IBC_MAX(c->props.max_requests, 1), ENG_MAX_SENDS);
 		R.slots[i] = NULL;
-		if (!el->l->is_send && !c->direct && el->nrops) {
-			int j, need = 0;
+		if (c->staged || (!el->l->is_send && !c->direct && el->nrops)) {
+			int j, need = c->staged;
 
 			for (j = 0; j < el->nrops; j++)
 				need |= p->lanes[el->lane].ops[el->rops[j]].kind ==
@@ -693,8 +882,12 @@ int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
 		for (i = 0; i < p->nlinks && all_done; i++)
 			if (p->eng[i].stail != p->eng[i].shead)
 				all_done = false;
-		if (all_done)
+		if (all_done) {
+			/* staged copies into the user's buffer must land before we return */
+			if (c->device && (rc = c->mem->sync(c->memctx)))
+				rc = mem_fail(c, rc, "synchronising");
 			break;
+		}
 		if (progress) {
 			last = ibc_now_ns();
 			continue;

@@ -16,6 +16,7 @@
 
 #include "bootstrap.h"
 #include "dtype.h"
+#include "mem.h"
 #include "transport.h"
 
 #include <stdbool.h>
@@ -29,6 +30,9 @@ struct ibc_comm_opts {
 	const volatile int *abort_flag; /* borrowed, may be NULL */
 	int depth; /* receives pre-posted per link (pipeline depth), >= 1 */
 	size_t max_chunk; /* largest message the engine will send (staging slots) */
+	/* user buffers in device memory: the backend and its context (borrowed; NULL = host) */
+	const struct ibc_mem_ops *mem;
+	struct ibc_mem_ctx *memctx;
 };
 
 /* A one-directional connection to a peer for one stream. */
@@ -48,6 +52,8 @@ struct ibc_buf {
 	size_t len;
 	struct ibc_tp_mr *mr; /* owned */
 	bool from_tp; /* allocated with the transport's mem_alloc */
+	bool device; /* allocated with the memory backend (device memory) */
+	bool registered; /* host memory registered (pinned) with the memory backend */
 };
 
 struct ibc_comm {
@@ -62,6 +68,10 @@ struct ibc_comm {
 	int depth;
 	size_t max_chunk;
 	bool direct; /* transport offers recv_direct */
+	const struct ibc_mem_ops *mem; /* borrowed; NULL for host memory */
+	struct ibc_mem_ctx *memctx; /* borrowed */
+	bool device; /* user buffers live in device memory */
+	bool staged; /* ... and the transport cannot touch it: chunks go through host slots */
 	struct ibc_link **links; /* owned array of owned links */
 	int nlinks, caplinks;
 	struct ibc_buf *tmp; /* owned staging buffers (depth * max_chunk) per recv link */
@@ -74,6 +84,9 @@ int ibc_comm_fini(struct ibc_comm *c);
 /* Allocate a buffer the transport can send from and receive into (shared memory for shm). */
 int ibc_comm_alloc(struct ibc_comm *c, size_t len, struct ibc_buf *b);
 int ibc_comm_free(struct ibc_comm *c, struct ibc_buf *b);
+/* A user buffer: device memory (registered with the transport when it takes device memory)
+ * when the communicator has a device backend, else ibc_comm_alloc. */
+int ibc_comm_alloc_user(struct ibc_comm *c, size_t len, struct ibc_buf *b);
 
 /* Links wanted by this rank: every rank calls ibc_comm_connect collectively (even with n == 0)
  * with its own list; a send link (peer P, stream S) on this rank must match a recv link
