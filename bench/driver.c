@@ -11,6 +11,7 @@
 #include "dtype.h"
 #include "ibc_common.h"
 #include "launch.h"
+#include "mem.h"
 #include "mpi_algo.h"
 #include "schema.h"
 #include "topo.h"
@@ -55,6 +56,7 @@ struct drv_opts {
 	long gid_index;
 	long qps;
 	const char *mem;
+	long gpu; /* --gpu, -1 = local rank modulo GPUs (or the topology pairing) */
 	const char *topo_xml;
 	const char *bind;
 	bool bidir;
@@ -72,6 +74,8 @@ struct drv {
 	const struct ibc_job_state *job; /* NULL outside --np */
 	int rank, nranks, nnodes, ranks_per_node;
 	struct ibc_buf in, out;
+	const struct ibc_mem_ops *mem; /* NULL for host memory */
+	struct ibc_mem_ctx *memctx; /* owned */
 	struct rpt_csv_writer *csv; /* rank 0 only, owned */
 	double bw_sum;
 	int bw_n;
@@ -121,7 +125,9 @@ static void usage_allreduce(FILE *f)
 		"      --nic LIST         devices/ports (verbs: mlx5_0:1,...) or interfaces (tcp)\n"
 		"      --gid-index N      RoCE GID index (default automatic)\n"
 		"      --qps N            queue pairs per connection (verbs, default 1)\n"
-		"      --mem KIND         host (default) or cuda\n"
+		"      --mem KIND         host (default) or cuda (GPU buffers; staged through host\n"
+		"                         memory unless the transport is gdr)\n"
+		"      --gpu N            GPU ordinal (default: local rank modulo GPUs)\n"
 		"      --topology-xml F   use an hwloc XML file instead of the live machine\n"
 		"      --bind MODE        auto (bind ranks that have a GPU), on, off\n"
 		"      --timeout SEC      bound for every wait (default 60)\n"
@@ -291,6 +297,7 @@ static int parse_opts(int argc, char **argv, struct drv_opts *o)
 		O_BIDIR,
 		O_WINDOW,
 		O_BIND,
+		O_GPU,
 	};
 	static const struct option lo[] = {
 		{ "minbytes", required_argument, NULL, 'b' },
@@ -319,6 +326,7 @@ static int parse_opts(int argc, char **argv, struct drv_opts *o)
 		{ "bidir", no_argument, NULL, O_BIDIR },
 		{ "window", required_argument, NULL, O_WINDOW },
 		{ "bind", required_argument, NULL, O_BIND },
+		{ "gpu", required_argument, NULL, O_GPU },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -346,6 +354,7 @@ static int parse_opts(int argc, char **argv, struct drv_opts *o)
 	o->gid_index = -1;
 	o->qps = 1;
 	o->mem = "host";
+	o->gpu = -1;
 	o->bind = "auto";
 	o->window = 16;
 
@@ -431,9 +440,11 @@ static int parse_opts(int argc, char **argv, struct drv_opts *o)
 		case O_QPS: rc = parse_long_opt(o, "--qps", optarg, 1, 64, &o->qps); break;
 		case O_MEM:
 			o->mem = optarg;
-			if (strcmp(optarg, "host") && strcmp(optarg, "cuda"))
+			if (strcmp(optarg, "host") && strcmp(optarg, "cuda") &&
+			    strcmp(optarg, "hostdev"))
 				rc = usage_err(o, "--mem '%s': expected host or cuda", optarg);
 			break;
+		case O_GPU: rc = parse_long_opt(o, "--gpu", optarg, 0, 1023, &o->gpu); break;
 		case O_TOPO: o->topo_xml = optarg; break;
 		case O_BIND:
 			o->bind = optarg;
@@ -828,13 +839,34 @@ static int measure(struct drv *d, enum ibc_algo algo, enum ibc_dtype dt, enum ib
 	for (i = 0; i < o->check; i++) {
 		struct ibc_check_result cr;
 
-		ibc_fill(in->ptr, 0, count, dt, op, d->rank, d->nranks, (uint64_t)i + 1);
-		if (out != in)
-			ibc_poison(out->ptr, count, dt);
+		if (d->comm.device) {
+			rc = d->mem->fill(d->memctx, in->ptr, count, dt, op, d->rank, d->nranks,
+					  (uint64_t)i + 1);
+			if (!rc && out != in)
+				rc = d->mem->poison(d->memctx, out->ptr, count, dt);
+			if (rc) {
+				ibc_err_set("rank %d: filling device buffers: %s", d->rank,
+					    d->mem->last_error(d->memctx));
+				goto out;
+			}
+		} else {
+			ibc_fill(in->ptr, 0, count, dt, op, d->rank, d->nranks, (uint64_t)i + 1);
+			if (out != in)
+				ibc_poison(out->ptr, count, dt);
+		}
 		rc = RUN();
 		if (rc)
 			goto out;
-		ibc_check(out->ptr, count, dt, op, d->nranks, (uint64_t)i + 1, &cr);
+		if (d->comm.device)
+			rc = d->mem->check(d->memctx, out->ptr, count, dt, op, d->nranks,
+					   (uint64_t)i + 1, &cr);
+		else
+			ibc_check(out->ptr, count, dt, op, d->nranks, (uint64_t)i + 1, &cr);
+		if (rc) {
+			ibc_err_set("rank %d: checking device buffers: %s", d->rank,
+				    d->mem->last_error(d->memctx));
+			goto out;
+		}
 		if (cr.wrong && !rec->wrong) {
 			rec->first = cr.first_index;
 			snprintf(rec->exp, sizeof(rec->exp), "%s", cr.expected);
@@ -1432,19 +1464,25 @@ static int rank_main(const struct ibc_rank_ctx *rc_, void *arg)
 		for (i = 0; i < d.nranks; i++)
 			d.ranks_per_node = IBC_MAX(d.ranks_per_node, hosts[i].local_size);
 
-	if (strcmp(o->mem, "cuda") == 0) {
-		if (d.rank == 0)
-			ibc_log("--mem cuda: no CUDA memory backend is available in this build or "
-				"no GPU was found; use --mem host");
-		goto out_boot;
-	}
-	if (o->algo[0] == IBC_ALGO_MPI && o->nalgo == 1 && !o->sendrecv) {
-		d.ops = NULL;
+	if (strcmp(o->mem, "host") != 0) {
+		rc = ibc_mem_lookup(o->mem, &d.mem);
+		if (!rc)
+			rc = ibc_mem_open(d.mem, me.local_rank, (int)o->gpu, &d.memctx);
+		if (rc) {
+			ibc_log("rank %d (host %s): %s", d.rank, ibc_hostname(), ibc_err_get());
+			d.memctx = NULL;
+			goto out_boot;
+		}
+		if (o->sendrecv) {
+			ibc_log("sendrecv measures host memory only for now; drop --mem %s", o->mem);
+			code = IBC_EXIT_USAGE;
+			goto out_mem;
+		}
 	}
 	rc = pick_transport(&d);
 	if (rc) {
 		code = rc == -EINVAL ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
-		goto out_boot;
+		goto out_mem;
 	}
 	{
 		struct ibc_comm_opts co = {
@@ -1455,13 +1493,15 @@ static int rank_main(const struct ibc_rank_ctx *rc_, void *arg)
 			.max_chunk = o->chunk ? (size_t)o->chunk : (1u << 20),
 		};
 
+		co.mem = d.mem;
+		co.memctx = d.memctx;
 		co.cfg.nic = o->nic;
 		co.cfg.gid_index = (int)o->gid_index;
 		co.cfg.qps = (int)o->qps;
 		rc = ibc_comm_init(&d.comm, d.boot, &co);
 		if (rc) {
 			ibc_log("%s", ibc_err_get());
-			goto out_boot;
+			goto out_mem;
 		}
 	}
 	if (d.rank == 0) {
@@ -1488,7 +1528,8 @@ static int rank_main(const struct ibc_rank_ctx *rc_, void *arg)
 			goto out_comm;
 	}
 	maxbytes = (size_t)o->maxb;
-	if (ibc_comm_alloc(&d.comm, maxbytes, &d.in) || ibc_comm_alloc(&d.comm, maxbytes, &d.out)) {
+	if (ibc_comm_alloc_user(&d.comm, maxbytes, &d.in) ||
+	    ibc_comm_alloc_user(&d.comm, maxbytes, &d.out)) {
 		ibc_log("cannot allocate 2 x %zu bytes: %s", maxbytes, ibc_err_get());
 		goto out_bufs;
 	}
@@ -1507,6 +1548,9 @@ out_comm:
 	if (code != IBC_EXIT_ENV)
 		ibc_boot_barrier(d.boot); /* nobody tears down while a peer still reads */
 	ibc_comm_fini(&d.comm);
+out_mem:
+	if (d.memctx)
+		d.mem->fini(d.memctx);
 out_boot:
 	free(hosts);
 	ibc_boot_fini(d.boot);

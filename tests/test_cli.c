@@ -184,6 +184,65 @@ static void sendrecv(const char *np, const char *tp, const char *extra)
 	free(r);
 }
 
+/* --mem hostdev: host memory treated as device memory, so every chunk goes through the
+ * staging slots and asynchronous copies exactly as GPU memory does. */
+static void staged(const char *tp)
+{
+	char out[512], path[600], err[512];
+	char *argv[] = { (char *)bin, "allreduce", "--np", "3", "--mem", "hostdev", "--transport",
+			 (char *)tp, "-b", "1", "-e", "1M", "-f", "16", "-d", "float,half,int8",
+			 "-o", "sum,avg", "-n", "2", "-w", "1", "--out", out, NULL };
+	struct cmd_result *r = malloc(sizeof(*r));
+	struct rpt_csv_table *t = NULL;
+	int i, bad = 0;
+
+	snprintf(out, sizeof(out), "%s/staged-%s", tmpdir, tp);
+	run_cmd(argv, NULL, 180, NULL, NULL, r);
+	is_int(r->code, 0, "staged device memory over %s: exit 0", tp);
+	if (r->code)
+		diag("stderr: %.2000s", r->err);
+	snprintf(path, sizeof(path), "%s/results.csv", out);
+	if (rpt_csv_read(path, &t, err, sizeof(err)) == 0) {
+		for (i = 0; i < t->nrows; i++)
+			bad |= strcmp(t->rows[i][rpt_csv_col(t, "mem")], "hostdev") ||
+			       strcmp(t->rows[i][rpt_csv_col(t, "status")], "ok");
+		ok(!bad && t->nrows == 2 * 3 * 2 * 6 * 2,
+		   "staged over %s: %d rows, all ok, mem hostdev", tp, t->nrows);
+		rpt_csv_free(t);
+	} else {
+		ok(0, "staged over %s: results.csv: %s", tp, err);
+	}
+	free(r);
+}
+
+static void no_gpu(void)
+{
+	char out[512], lib[600];
+	char *argv[] = { (char *)bin, "allreduce", "--np", "2", "--mem", "cuda", "-e", "1K",
+			 "--out", out, NULL };
+	struct cmd_result *r = malloc(sizeof(*r));
+	const char *slash = strrchr(bin, '/');
+
+	snprintf(out, sizeof(out), "%s/nogpu", tmpdir);
+	snprintf(lib, sizeof(lib), "%.*s/libibcoll-cuda.so", (int)(slash - bin), bin);
+	run_cmd(argv, NULL, 60, NULL, NULL, r);
+	if (access("/dev/nvidia0", F_OK) == 0) {
+		tap_skip(2, "this machine has a GPU");
+	} else {
+		is_int(r->code, 3, "--mem cuda without a GPU: exit 3");
+		if (access(lib, F_OK) == 0)
+			ok(strstr(r->err, "no CUDA device") || strstr(r->err, "no GPU"),
+			   "the message says that no GPU was found");
+		else
+			ok(strstr(r->err, "could not be loaded") != NULL,
+			   "without libibcoll-cuda.so the message says the backend is missing");
+		if (r->code != 3)
+			diag("stderr: %.1000s", r->err);
+	}
+	ok(!exists(out), "--mem cuda failure writes no report");
+	free(r);
+}
+
 static void killed_rank(void)
 {
 	char out[512], path[600], err[512];
@@ -257,6 +316,9 @@ int main(void)
 	sendrecv("2", "shm", NULL);
 	sendrecv("3", "tcp", NULL);
 	sendrecv("4", "tcp", "--bidir");
+	staged("shm");
+	staged("tcp");
+	no_gpu();
 	killed_rank();
 	return tap_done();
 }
