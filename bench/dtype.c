@@ -14,8 +14,9 @@
  *   - min/max are (a < b ? a : b) and (a > b ? a : b) for every type, the semantics of x86
  *     MINPS/MAXPS. On floating types a NaN in b is returned as is, a NaN in a is dropped (b is
  *     returned): NaN handling is order dependent. -0.0 and +0.0 compare equal (b is returned).
- *   - half and bfloat16 are computed in float and rounded once (to nearest even). For + and *
- *     this equals the correctly rounded half/bfloat16 result (float has more than 2p+2 bits).
+ *   - half and bfloat16 sum/prod are computed in float and rounded once (to nearest even):
+ *     the correctly rounded half/bfloat16 result (float's 24 bits are at least 2p+2). min/max
+ *     compare in float and copy the chosen operand.
  *   - dst may be the same pointer as a or b (in-place). Partially overlapping buffers are not
  *     supported. Pointers must be aligned to the element size.
  *
@@ -28,8 +29,9 @@
  *                Integer types wrap (unsigned types hold -1 as 2^bits - 1: the values are
  *                0, 1, 2^bits-1 and every sum wraps); any nranks is exact. Floating types must
  *                keep every partial sum (in any order) an exactly representable integer: only
- *                the first L ranks contribute, the others hold 0, with L = 2048 (half),
- *                256 (bfloat16), 2^24 (float), INT_MAX (double).
+ *                the first L ranks contribute (the sum is bit(0, i) - bit(L, i)), the others
+ *                hold 0, with L = 2048 (half), 256 (bfloat16), 2^24 (float), INT_MAX (double).
+ *                A lost contribution from a rank >= L goes unnoticed.
  *   - prod:      integers: u(r, i) * u(r + 1, i)^-1 mod 2^64 (u odd, from h), truncated: the
  *                product telescopes to u(0, i) * u(nranks, i)^-1, exact modulo 2^bits. The
  *                values are odd and look random (they are not small).
@@ -47,6 +49,8 @@
  *   avg: the exact sum divided by nranks and rounded once; integer types truncate the wrapped
  *   sum toward zero (C division); floating types are compared within 2 ulp (a GPU or other
  *   implementation may multiply by 1/nranks).
+ *   Costs: fill O(1) per element (2-3 hashes), check O(1) per element whatever nranks.
+ *   nranks < 1 is taken as 1.
  */
 #include "dtype.h"
 
@@ -65,8 +69,14 @@
 #define IBC_X86 1
 #endif
 
-/* Hot loops: built for AVX-512F, AVX2 and baseline x86-64, chosen at load time (ifunc). */
-#if defined(IBC_X86) && defined(__has_attribute)
+/* Hot loops: built for AVX-512F, AVX2 and baseline x86-64, chosen at load time (ifunc).
+ * Tests also build single variants, to run the code the dispatch does not pick here:
+ * IBC_DTYPE_BASELINE (no clones, no F16C) or IBC_DTYPE_TARGET (e.g. "avx2"). */
+#if defined(IBC_DTYPE_BASELINE)
+#define IBC_CLONES
+#elif defined(IBC_DTYPE_TARGET)
+#define IBC_CLONES __attribute__((target(IBC_DTYPE_TARGET)))
+#elif defined(IBC_X86) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define IBC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
@@ -103,25 +113,25 @@ struct dtype_desc {
 	size_t size;
 	enum dtype_kind kind;
 	int sum_ranks; /* floating: ranks whose values may be non-zero in sum/avg data */
-	int digits; /* floating: significant digits that print the value exactly */
+	int digits;    /* floating: significant digits that print the value exactly */
 };
 
 static const struct dtype_desc dtype_desc[IBC_DTYPE_COUNT] = {
-	[IBC_INT8] = { "int8", { "char" }, 1, KIND_SIGNED, INT_MAX, 0 },
-	[IBC_UINT8] = { "uint8", { NULL }, 1, KIND_UNSIGNED, INT_MAX, 0 },
-	[IBC_INT32] = { "int32", { "int" }, 4, KIND_SIGNED, INT_MAX, 0 },
-	[IBC_UINT32] = { "uint32", { NULL }, 4, KIND_UNSIGNED, INT_MAX, 0 },
-	[IBC_INT64] = { "int64", { NULL }, 8, KIND_SIGNED, INT_MAX, 0 },
-	[IBC_UINT64] = { "uint64", { NULL }, 8, KIND_UNSIGNED, INT_MAX, 0 },
-	[IBC_HALF] = { "half", { "float16", "fp16" }, 2, KIND_FLOAT, 2048, 5 },
-	[IBC_BF16] = { "bfloat16", { "bf16" }, 2, KIND_FLOAT, 256, 4 },
-	[IBC_FLOAT] = { "float", { "float32", "fp32" }, 4, KIND_FLOAT, 1 << 24, 9 },
-	[IBC_DOUBLE] = { "double", { "float64", "fp64" }, 8, KIND_FLOAT, INT_MAX, 17 },
+    [IBC_INT8] = {"int8", {"char"}, 1, KIND_SIGNED, INT_MAX, 0},
+    [IBC_UINT8] = {"uint8", {NULL}, 1, KIND_UNSIGNED, INT_MAX, 0},
+    [IBC_INT32] = {"int32", {"int"}, 4, KIND_SIGNED, INT_MAX, 0},
+    [IBC_UINT32] = {"uint32", {NULL}, 4, KIND_UNSIGNED, INT_MAX, 0},
+    [IBC_INT64] = {"int64", {NULL}, 8, KIND_SIGNED, INT_MAX, 0},
+    [IBC_UINT64] = {"uint64", {NULL}, 8, KIND_UNSIGNED, INT_MAX, 0},
+    [IBC_HALF] = {"half", {"float16", "fp16"}, 2, KIND_FLOAT, 2048, 5},
+    [IBC_BF16] = {"bfloat16", {"bf16"}, 2, KIND_FLOAT, 256, 4},
+    [IBC_FLOAT] = {"float", {"float32", "fp32"}, 4, KIND_FLOAT, 1 << 24, 9},
+    [IBC_DOUBLE] = {"double", {"float64", "fp64"}, 8, KIND_FLOAT, INT_MAX, 17},
 };
 
 static const char *const op_name[IBC_OP_COUNT] = {
-	[IBC_OP_SUM] = "sum", [IBC_OP_PROD] = "prod", [IBC_OP_MIN] = "min",
-	[IBC_OP_MAX] = "max", [IBC_OP_AVG] = "avg",
+    [IBC_OP_SUM] = "sum", [IBC_OP_PROD] = "prod", [IBC_OP_MIN] = "min",
+    [IBC_OP_MAX] = "max", [IBC_OP_AVG] = "avg",
 };
 
 static int dtype_valid(enum ibc_dtype dt)
@@ -335,7 +345,7 @@ typedef void (*reduce_fn)(void *dst, const void *a, const void *b, size_t n);
 
 #define REDUCE_FLT(SUF, T)                                                                         \
 	REDUCE_LOOP(reduce_##SUF##_sum, T, x + y)                                                  \
-	REDUCE_LOOP(reduce_##SUF##_prod, T, x * y)                                                 \
+	REDUCE_LOOP(reduce_##SUF##_prod, T, (x) * (y))                                             \
 	REDUCE_LOOP(reduce_##SUF##_min, T, x < y ? x : y)                                          \
 	REDUCE_LOOP(reduce_##SUF##_max, T, x > y ? x : y)
 
@@ -369,7 +379,7 @@ typedef void (*reduce_fn)(void *dst, const void *a, const void *b, size_t n);
 
 #define REDUCE_CVT(SUF, TO_F, FROM_F)                                                              \
 	REDUCE_CVT_LOOP(reduce_##SUF##_sum, TO_F, FROM_F, x + y)                                   \
-	REDUCE_CVT_LOOP(reduce_##SUF##_prod, TO_F, FROM_F, x * y)                                  \
+	REDUCE_CVT_LOOP(reduce_##SUF##_prod, TO_F, FROM_F, (x) * (y))                              \
 	REDUCE_CMP_LOOP(reduce_##SUF##_min, TO_F, <)                                               \
 	REDUCE_CMP_LOOP(reduce_##SUF##_max, TO_F, >)
 
@@ -394,8 +404,8 @@ REDUCE_CVT(half_soft, half_to_float, float_to_half)
 #define F16C_ROUND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
 #define REDUCE_F16C(OPN, VOP)                                                                      \
-	__attribute__((target("avx,f16c"))) static void reduce_half_f16c_##OPN(                   \
-		void *dstv, const void *av, const void *bv, size_t n)                              \
+	__attribute__((target("avx,f16c"))) static void reduce_half_f16c_##OPN(                    \
+	    void *dstv, const void *av, const void *bv, size_t n)                                  \
 	{                                                                                          \
 		uint16_t *dst = dstv;                                                              \
 		const uint16_t *a = av, *b = bv;                                                   \
@@ -408,7 +418,7 @@ REDUCE_CVT(half_soft, half_to_float, float_to_half)
 					 _mm256_cvtps_ph(VOP(x, y), F16C_ROUND));                  \
 		}                                                                                  \
 		if (i < n) {                                                                       \
-			uint16_t ta[8] = { 0 }, tb[8] = { 0 }, td[8];                              \
+			uint16_t ta[8] = {0}, tb[8] = {0}, td[8];                                  \
 			__m256 x, y;                                                               \
                                                                                                    \
 			memcpy(ta, a + i, (n - i) * 2);                                            \
@@ -427,7 +437,11 @@ REDUCE_F16C(max, _mm256_max_ps)
 
 static int have_f16c(void)
 {
+#ifdef IBC_DTYPE_BASELINE
+	return 0;
+#else
 	return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+#endif
 }
 
 #define REDUCE_HALF(OPN)                                                                           \
@@ -461,11 +475,11 @@ REDUCE_HALF(max)
 static reduce_fn reduce_lookup(enum ibc_dtype dt, enum ibc_op op)
 {
 	static const reduce_fn table[IBC_DTYPE_COUNT][IBC_OP_COUNT] = {
-		[IBC_INT8] = REDUCE_ROW(i8),	[IBC_UINT8] = REDUCE_ROW(u8),
-		[IBC_INT32] = REDUCE_ROW(i32),	[IBC_UINT32] = REDUCE_ROW(u32),
-		[IBC_INT64] = REDUCE_ROW(i64),	[IBC_UINT64] = REDUCE_ROW(u64),
-		[IBC_HALF] = REDUCE_ROW(half),	[IBC_BF16] = REDUCE_ROW(bf16),
-		[IBC_FLOAT] = REDUCE_ROW(f32),	[IBC_DOUBLE] = REDUCE_ROW(f64),
+	    [IBC_INT8] = REDUCE_ROW(i8),   [IBC_UINT8] = REDUCE_ROW(u8),
+	    [IBC_INT32] = REDUCE_ROW(i32), [IBC_UINT32] = REDUCE_ROW(u32),
+	    [IBC_INT64] = REDUCE_ROW(i64), [IBC_UINT64] = REDUCE_ROW(u64),
+	    [IBC_HALF] = REDUCE_ROW(half), [IBC_BF16] = REDUCE_ROW(bf16),
+	    [IBC_FLOAT] = REDUCE_ROW(f32), [IBC_DOUBLE] = REDUCE_ROW(f64),
 	};
 
 	if (!dtype_valid(dt) || (unsigned)op >= IBC_OP_COUNT)
@@ -596,14 +610,72 @@ static inline uint64_t inv64(uint64_t u)
 	return x;
 }
 
+/* The bits of an integer value (exact: floating values are small integers) in dtype dt. */
+static inline uint64_t int_to_bits(enum ibc_dtype dt, int64_t x)
+{
+	switch (dt) {
+	case IBC_INT8:
+	case IBC_UINT8:
+		return (uint8_t)x;
+	case IBC_INT32:
+	case IBC_UINT32:
+		return (uint32_t)x;
+	case IBC_HALF:
+		return float_to_half((float)x);
+	case IBC_BF16:
+		return float_to_bf16((float)x);
+	case IBC_FLOAT:
+		return f32_bits((float)x);
+	case IBC_DOUBLE:
+		return f64_bits((double)x);
+	default:
+		return (uint64_t)x;
+	}
+}
+
+/* avg: the wrapped sum s (for integers) or exact sum divided by nranks, as dtype bits. */
+static uint64_t avg_bits(enum ibc_dtype dt, int64_t s, int n)
+{
+	switch (dt) {
+	case IBC_INT8:
+		return (uint8_t)((int8_t)s / n);
+	case IBC_UINT8:
+		return (uint8_t)((uint8_t)s / n);
+	case IBC_INT32:
+		return (uint32_t)((int32_t)s / n);
+	case IBC_UINT32:
+		return (uint32_t)s / (uint32_t)n;
+	case IBC_INT64:
+		return (uint64_t)(s / n);
+	case IBC_UINT64:
+		return (uint64_t)s / (uint64_t)n;
+	case IBC_HALF:
+		return avg_half(float_to_half((float)s), n);
+	case IBC_BF16:
+		return avg_bf16(float_to_bf16((float)s), n);
+	case IBC_FLOAT:
+		return f32_bits(avg_float((float)s, n));
+	case IBC_DOUBLE:
+		return f64_bits(avg_double((double)s, n));
+	default:
+		return 0;
+	}
+}
+
+/* Floating data and exact results are small integers: their bits come from a table. */
+#define FVAL_MIN   (-64)
+#define FVAL_COUNT 192
+
 struct vdata {
 	enum ibc_dtype dt;
 	enum ibc_op op;
 	enum dtype_kind kind;
-	int nranks; /* >= 1 */
+	int nranks;    /* >= 1 */
 	int sum_ranks; /* ranks with non-zero sum/avg data: min(nranks, dtype limit) */
 	uint64_t seed;
-	uint64_t kelem; /* key of e(i) */
+	uint64_t kelem;		       /* key of e(i) */
+	uint64_t val_bits[FVAL_COUNT]; /* floating: bits of x, x in [-64, 127] */
+	uint64_t res_bits[FVAL_COUNT]; /* floating: expected bits for a reduced x (avg: x/n) */
 };
 
 static void vdata_init(struct vdata *v, enum ibc_dtype dt, enum ibc_op op, int nranks,
@@ -616,6 +688,13 @@ static void vdata_init(struct vdata *v, enum ibc_dtype dt, enum ibc_op op, int n
 	v->sum_ranks = IBC_MIN(v->nranks, dtype_desc[dt].sum_ranks);
 	v->seed = seed;
 	v->kelem = elem_key(seed);
+	if (v->kind != KIND_FLOAT)
+		return;
+	for (int k = 0; k < FVAL_COUNT; k++) {
+		v->val_bits[k] = int_to_bits(dt, FVAL_MIN + k);
+		v->res_bits[k] =
+		    op == IBC_OP_AVG ? avg_bits(dt, FVAL_MIN + k, v->nranks) : v->val_bits[k];
+	}
 }
 
 static inline int64_t top_bit(uint64_t h)
@@ -682,29 +761,6 @@ static inline int64_t value_at(const struct vdata *v, uint64_t kr, uint64_t kr1,
 	}
 }
 
-/* The bits of an integer value (exact: floating values are small integers) in dtype dt. */
-static inline uint64_t int_to_bits(enum ibc_dtype dt, int64_t x)
-{
-	switch (dt) {
-	case IBC_INT8:
-	case IBC_UINT8:
-		return (uint8_t)x;
-	case IBC_INT32:
-	case IBC_UINT32:
-		return (uint32_t)x;
-	case IBC_HALF:
-		return float_to_half((float)x);
-	case IBC_BF16:
-		return float_to_bf16((float)x);
-	case IBC_FLOAT:
-		return f32_bits((float)x);
-	case IBC_DOUBLE:
-		return f64_bits((double)x);
-	default:
-		return (uint64_t)x;
-	}
-}
-
 static inline void store_bits(void *buf, size_t k, size_t size, uint64_t bits)
 {
 	switch (size) {
@@ -750,27 +806,31 @@ void ibc_fill(void *buf, size_t first, size_t count, enum ibc_dtype dt, enum ibc
 	kr = rank_key(seed, rank);
 	kr1 = rank_key(seed, (int64_t)rank + 1);
 	size = dtype_desc[dt].size;
-	for (size_t k = 0; k < count; k++)
-		store_bits(buf, k, size, int_to_bits(dt, value_at(&v, kr, kr1, rank, first + k)));
+	for (size_t k = 0; k < count; k++) {
+		int64_t x = value_at(&v, kr, kr1, rank, first + k);
+
+		store_bits(buf, k, size,
+			   v.kind == KIND_FLOAT ? v.val_bits[x - FVAL_MIN] : (uint64_t)x);
+	}
 }
 
 void ibc_poison(void *buf, size_t count, enum ibc_dtype dt)
 {
 	/* Integers 0xaa..: even (every integer product is odd); as a signed value below every
-	 * valid result (sum, min, max in [-64, 63], |avg| <= max(64, 2^(bits-2))); as an unsigned value above 127 and not
-	 * 2^bits-1 (sum, min, max; avg is at most 64 or 2^bits-1 for one rank, at most
-	 * (2^bits-1)/2 for more). Floating types: a quiet NaN. */
+	 * valid result (sum, min, max in [-64, 63], |avg| <= max(64, 2^(bits-2))); as an unsigned
+	 * value above 127 and not 2^bits-1 (sum, min, max; avg is at most 64 or 2^bits-1 for one
+	 * rank, at most (2^bits-1)/2 for more). Floating types: a quiet NaN. */
 	static const uint64_t pattern[IBC_DTYPE_COUNT] = {
-		[IBC_INT8] = 0xaa,
-		[IBC_UINT8] = 0xaa,
-		[IBC_INT32] = 0xaaaaaaaa,
-		[IBC_UINT32] = 0xaaaaaaaa,
-		[IBC_INT64] = 0xaaaaaaaaaaaaaaaaull,
-		[IBC_UINT64] = 0xaaaaaaaaaaaaaaaaull,
-		[IBC_HALF] = 0x7eaa,
-		[IBC_BF16] = 0x7fea,
-		[IBC_FLOAT] = 0x7feaaaaa,
-		[IBC_DOUBLE] = 0x7ffaaaaaaaaaaaaaull,
+	    [IBC_INT8] = 0xaa,
+	    [IBC_UINT8] = 0xaa,
+	    [IBC_INT32] = 0xaaaaaaaa,
+	    [IBC_UINT32] = 0xaaaaaaaa,
+	    [IBC_INT64] = 0xaaaaaaaaaaaaaaaaull,
+	    [IBC_UINT64] = 0xaaaaaaaaaaaaaaaaull,
+	    [IBC_HALF] = 0x7eaa,
+	    [IBC_BF16] = 0x7fea,
+	    [IBC_FLOAT] = 0x7feaaaaa,
+	    [IBC_DOUBLE] = 0x7ffaaaaaaaaaaaaaull,
 	};
 	size_t size;
 
@@ -789,9 +849,10 @@ static inline int64_t reduced_at(const struct vdata *v, uint64_t k0, uint64_t kn
 	switch (v->op) {
 	case IBC_OP_AVG:
 		if (v->kind != KIND_FLOAT)
-			return (int64_t)((uint64_t)v->nranks *
-						 (uint64_t)avg_base(v, hash_at(v->kelem, i)) +
-					 (uint64_t)(top_bit(hash_at(k0, i)) - top_bit(hash_at(kn, i))));
+			return (
+			    int64_t)((uint64_t)v->nranks *
+					 (uint64_t)avg_base(v, hash_at(v->kelem, i)) +
+				     (uint64_t)(top_bit(hash_at(k0, i)) - top_bit(hash_at(kn, i))));
 		/* fall through */
 	case IBC_OP_SUM:
 		return top_bit(hash_at(k0, i)) - top_bit(hash_at(kn, i));
@@ -805,35 +866,6 @@ static inline int64_t reduced_at(const struct vdata *v, uint64_t k0, uint64_t kn
 	case IBC_OP_MAX:
 		he = hash_at(v->kelem, i);
 		return max_top(v, he);
-	default:
-		return 0;
-	}
-}
-
-/* avg: the wrapped sum s (for integers) or exact sum divided by nranks, as dtype bits. */
-static uint64_t avg_bits(enum ibc_dtype dt, int64_t s, int n)
-{
-	switch (dt) {
-	case IBC_INT8:
-		return (uint8_t)((int8_t)s / n);
-	case IBC_UINT8:
-		return (uint8_t)((uint8_t)s / n);
-	case IBC_INT32:
-		return (uint32_t)((int32_t)s / n);
-	case IBC_UINT32:
-		return (uint32_t)s / (uint32_t)n;
-	case IBC_INT64:
-		return (uint64_t)(s / n);
-	case IBC_UINT64:
-		return (uint64_t)s / (uint64_t)n;
-	case IBC_HALF:
-		return avg_half(float_to_half((float)s), n);
-	case IBC_BF16:
-		return avg_bf16(float_to_bf16((float)s), n);
-	case IBC_FLOAT:
-		return f32_bits(avg_float((float)s, n));
-	case IBC_DOUBLE:
-		return f64_bits(avg_double((double)s, n));
 	default:
 		return 0;
 	}
@@ -936,7 +968,10 @@ void ibc_check(const void *buf, size_t count, enum ibc_dtype dt, enum ibc_op op,
 		uint64_t want, got = load_bits(buf, i, size);
 		int bad;
 
-		want = op == IBC_OP_AVG ? avg_bits(dt, x, v.nranks) : int_to_bits(dt, x);
+		if (v.kind == KIND_FLOAT)
+			want = v.res_bits[x - FVAL_MIN];
+		else
+			want = op == IBC_OP_AVG ? avg_bits(dt, x, v.nranks) : int_to_bits(dt, x);
 		if (!tolerant)
 			bad = got != want;
 		else

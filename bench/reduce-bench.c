@@ -37,11 +37,12 @@ struct timing {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: reduce_bench [-s SIZE] [-n ITERS] [-d DTYPES|all] [-o OPS|all]\n"
-		   "  -s  bytes per buffer, suffix K/M/G (default 16M)\n"
-		   "  -n  timed iterations (default 20)\n"
-		   "  -d  comma-separated dtypes: %s (default float)\n"
-		   "  -o  comma-separated ops: %s (default sum)\n",
+	fprintf(f,
+		"usage: reduce_bench [-s SIZE] [-n ITERS] [-d DTYPES|all] [-o OPS|all]\n"
+		"  -s  bytes per buffer, suffix K/M/G (default 16M)\n"
+		"  -n  timed iterations (default 20)\n"
+		"  -d  comma-separated dtypes: %s (default float)\n"
+		"  -o  comma-separated ops: %s (default sum)\n",
 		ibc_dtype_names(), ibc_op_names());
 }
 
@@ -189,7 +190,7 @@ static void run_once(const struct bench_bufs *bb, size_t count, size_t bytes, en
 static struct timing time_it(const struct bench_bufs *bb, size_t count, size_t bytes,
 			     enum ibc_dtype dt, enum ibc_op op, enum bench_kind kind, long iters)
 {
-	struct timing t = { 1e30, 0 };
+	struct timing t = {1e30, 0};
 
 	run_once(bb, count, bytes, dt, op, kind); /* warm up: page tables, caches, ifunc */
 	for (long it = 0; it < iters; it++) {
