@@ -109,8 +109,8 @@ static void usage_allreduce(FILE *f)
 		"  -n, --iters N          timed iterations per size (default 20)\n"
 		"  -w, --warmup_iters N   untimed warmup iterations (default 5)\n"
 		"  -c, --check N          checked iterations per size (default 1; 0 = no check)\n"
-		"  -d, --datatype LIST    %s (default float)\n"
-		"  -o, --op LIST          %s (default sum)\n"
+		"  -d, --datatype LIST    %s, or all (default float)\n"
+		"  -o, --op LIST          %s, or all (default sum)\n"
 		"      --algo LIST        ring,tree%s (default ring,tree)\n"
 		"      --placement LIST   out,in: out-of-place and/or in-place (default both)\n"
 		"\n"
@@ -383,6 +383,12 @@ static int parse_opts(int argc, char **argv, struct drv_opts *o)
 		case 'w': rc = parse_long_opt(o, "-w", optarg, 0, MAX_ITERS, &o->warmup); break;
 		case 'c': rc = parse_long_opt(o, "-c", optarg, 0, 1000, &o->check); break;
 		case 'd':
+			if (strcmp(optarg, "all") == 0) { /* as nccl-tests */
+				for (c = 0; c < IBC_DTYPE_COUNT; c++)
+					o->dt[c] = (enum ibc_dtype)c;
+				o->ndt = IBC_DTYPE_COUNT;
+				break;
+			}
 			rc = parse_list(o, "-d", optarg, IBC_DTYPE_COUNT, one_dtype,
 					ibc_dtype_names(), items, &n);
 			for (c = 0; !rc && c < n; c++)
@@ -391,6 +397,12 @@ static int parse_opts(int argc, char **argv, struct drv_opts *o)
 				o->ndt = n;
 			break;
 		case 'o':
+			if (strcmp(optarg, "all") == 0) {
+				for (c = 0; c < IBC_OP_COUNT; c++)
+					o->op[c] = (enum ibc_op)c;
+				o->nop = IBC_OP_COUNT;
+				break;
+			}
 			rc = parse_list(o, "-o", optarg, IBC_OP_COUNT, one_op, ibc_op_names(), items,
 					&n);
 			for (c = 0; !rc && c < n; c++)
