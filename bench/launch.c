@@ -102,7 +102,7 @@ int ibc_launch_local(int np, ibc_rank_fn fn, void *arg, int grace_ms)
 	struct ibc_job_state *js;
 	pid_t *pids = calloc((size_t)np, sizeof(pid_t));
 	int *status = calloc((size_t)np, sizeof(int));
-	int alive = 0, i, port, rc, worst = 0;
+	int alive = 0, i, port = 0, rc, worst = 0;
 	uint64_t abort_at = 0;
 	sigset_t mask, old;
 
