@@ -48,6 +48,7 @@ struct drv_opts {
 	bool np_set;
 	const char *transport; /* borrowed from argv; NULL = auto */
 	long channels;
+	bool channels_set; /* --channels given: no automatic choice */
 	uint64_t chunk; /* 0 = auto */
 	long timeout_s;
 	long depth;
@@ -436,6 +437,7 @@ static int parse_opts(int argc, char **argv, struct drv_opts *o)
 		case O_CHANNELS:
 			rc = parse_long_opt(o, "--channels", optarg, 1, IBC_MAX_CHANNELS,
 					    &o->channels);
+			o->channels_set = true;
 			break;
 		case O_CHUNK:
 			rc = parse_size_opt(o, "--chunk", optarg, &o->chunk);
@@ -790,15 +792,23 @@ static void topo_facts(struct drv *d, struct host_rec *h)
 
 /* ------------------------------------------------------------------ allreduce */
 
+/* Channels add connections that move data in parallel (sockets, QPs); below 512 KiB they only
+ * add messages and latency, so one channel serves small sizes unless --channels was given. */
+static int auto_channels(const struct drv *d, uint64_t bytes)
+{
+	if (d->o->channels_set || bytes >= (512u << 10))
+		return (int)d->o->channels;
+	return 1;
+}
+
 static size_t auto_chunk(const struct drv *d, uint64_t bytes, enum ibc_algo algo)
 {
-	uint64_t per, c;
+	uint64_t per, c, ch = (uint64_t)auto_channels(d, bytes);
 
 	if (d->o->chunk)
 		return (size_t)d->o->chunk;
 	/* ring: a segment is bytes/(channels*nranks); tree: half a channel's share */
-	per = algo == IBC_ALGO_RING ? bytes / ((uint64_t)d->o->channels * (uint64_t)d->nranks)
-				    : bytes / (2 * (uint64_t)d->o->channels);
+	per = algo == IBC_ALGO_RING ? bytes / (ch * (uint64_t)d->nranks) : bytes / (2 * ch);
 	c = per / 4; /* at least ~4 chunks in the pipeline */
 	if (c < (128u << 10))
 		c = 128u << 10;
@@ -831,7 +841,7 @@ static int measure(struct drv *d, enum ibc_algo algo, enum ibc_dtype dt, enum ib
 	struct ibc_buf *in = &d->in, *out = place == PLACE_IN ? &d->in : &d->out;
 	size_t bytes = count * ibc_dtype_size(dt);
 	struct ibc_coll_args a = { .algo = algo, .in = in, .out = out, .count = count, .dt = dt,
-				   .op = op, .channels = (int)o->channels };
+				   .op = op, .channels = auto_channels(d, count * ibc_dtype_size(dt)) };
 	struct ibc_prog prog;
 	long i;
 	int rc;
@@ -994,7 +1004,7 @@ static int run_allreduce(struct drv *d)
 									ibc_algo_name(o->algo[ai]),
 									dt, o->op[oi], pl, bytes, count,
 									NULL, 0, 0, 0, "", status_of(rc),
-									(int)o->channels
+									auto_channels(d, bytes)
 								};
 								write_row(d, &row);
 							}
@@ -1011,7 +1021,7 @@ static int run_allreduce(struct drv *d)
 									ibc_algo_name(o->algo[ai]),
 									dt, o->op[oi], pl, bytes, count,
 									NULL, 0, 0, 0, "", status_of(rc),
-									(int)o->channels
+									auto_channels(d, bytes)
 								};
 								write_row(d, &row);
 							}
@@ -1090,7 +1100,7 @@ static int run_allreduce(struct drv *d)
 								    wr,
 								    worst_rc ? "error"
 									     : (wrong ? "wrong" : "ok"),
-								    (int)o->channels };
+								    auto_channels(d, bytes) };
 						if (write_row(d, &row))
 							exit_code = IBC_EXIT_ENV;
 						fmt_cell(cell[pl], sizeof(cell[pl]), &st, algbw,
