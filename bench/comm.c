@@ -478,19 +478,21 @@ static int link_slots(struct ibc_comm *c, int link_index, struct ibc_buf **slots
 	size_t need = (size_t)c->depth * c->max_chunk;
 	int rc;
 
-	while (c->ntmp <= link_index) {
-		if (c->ntmp == c->captmp) {
-			int cap = c->captmp ? c->captmp * 2 : 16;
-			struct ibc_buf *n = realloc(c->tmp, (size_t)cap * sizeof(*n));
+	/* Grow to every link of the communicator at once: pointers into c->tmp handed out
+	 * earlier in this run must stay valid (no realloc between two calls of one run). */
+	if (c->captmp < c->nlinks) {
+		struct ibc_buf *n = realloc(c->tmp, (size_t)c->nlinks * sizeof(*n));
 
-			if (!n)
-				return -ENOMEM;
-			memset(n + c->captmp, 0, (size_t)(cap - c->captmp) * sizeof(*n));
-			c->tmp = n;
-			c->captmp = cap;
-		}
-		c->ntmp++;
+		if (!n)
+			return -ENOMEM;
+		memset(n + c->captmp, 0, (size_t)(c->nlinks - c->captmp) * sizeof(*n));
+		c->tmp = n;
+		c->captmp = c->nlinks;
 	}
+	if (link_index < 0 || link_index >= c->captmp)
+		return -EINVAL;
+	if (c->ntmp <= link_index)
+		c->ntmp = link_index + 1;
 	if (!c->tmp[link_index].ptr || c->tmp[link_index].len < need) {
 		ibc_comm_free(c, &c->tmp[link_index]);
 		if (c->device && !c->staged)

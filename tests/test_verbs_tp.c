@@ -1,0 +1,674 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_verbs_tp.c - the verbs transport against the software HCA (IBCOLL_IBVERBS_LIB).
+ *
+ * Every scenario runs in forked processes (the verbs library is loaded once per process, and
+ * an HCA belongs to the process that opened it): a receiver and a sender exchange the
+ * connection handle over a pipe and report their checks back to the parent over another pipe;
+ * only the parent prints TAP.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ibc_common.h"
+#include "tap.h"
+#include "transport.h"
+#include "verbs/verbs_int.h"
+
+extern const struct ibc_tp_ops ibc_tp_verbs_ops;
+static const struct ibc_tp_ops *ops = &ibc_tp_verbs_ops;
+
+#define CHILD_TIMEOUT_S 120
+
+/* ---- child side: report checks to the parent ---- */
+
+static int report_fd = -1; /* the child's write end of the result pipe */
+
+#define report(cond, ...) report_(cond, __LINE__, __VA_ARGS__)
+static int report_(int cond, int line_no, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int report_(int cond, int line_no, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	n = snprintf(line, sizeof(line), "%d|", cond ? 1 : 0);
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - n - 2, fmt, ap);
+	va_end(ap);
+	if (!cond && n < (int)sizeof(line) - 40)
+		n += snprintf(line + n, sizeof(line) - n, " [%s:%d]", __FILE__, line_no);
+	if (n > (int)sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	for (int i = 2; i < n; i++)
+		if (line[i] == '\n')
+			line[i] = ' ';
+	line[n++] = '\n';
+	if (write(report_fd, line, n) != n)
+		_exit(99);
+	return cond;
+}
+
+static void config_init(struct ibc_tp_config *cfg, int rank, int qps)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->rank = rank;
+	cfg->nranks = 2;
+	cfg->local_size = 2;
+	cfg->local_rank = rank;
+	cfg->job_id = "test-verbs";
+	cfg->hostname = rank ? "sender-host" : "receiver-host";
+	cfg->local_addr = "127.0.0.1";
+	cfg->gid_index = -1;
+	cfg->qps = qps;
+	cfg->timeout_ms = 30000;
+}
+
+static int wait_req(struct ibc_tp_req *req, size_t *size)
+{
+	int done = 0, rc;
+	uint64_t deadline = ibc_now_ns() + 60ull * 1000000000ull;
+
+	do {
+		rc = ops->test(req, &done, size);
+		if (rc)
+			return rc;
+		if (ibc_now_ns() > deadline)
+			return -ETIMEDOUT;
+	} while (!done);
+	return 0;
+}
+
+static uint8_t pattern(uint32_t seq, size_t i)
+{
+	return (uint8_t)(seq * 131u + i * 7u + (i >> 9));
+}
+
+/* ---- scenario: data transfer ---- */
+
+static const size_t sizes[] = {
+    0, 1, 7, 127, 128, 129, 4095, 4096, 65537, 262144, 1048576 + 3, 4194304 + 1, 8388608 - 3, 17,
+};
+#define NSIZES ((int)IBC_ARRAY_SIZE(sizes))
+#define ITERS  4
+
+static size_t total_bytes(void)
+{
+	size_t t = 0;
+	int i;
+
+	for (i = 0; i < NSIZES; i++)
+		t += (sizes[i] + 4095) & ~(size_t)4095;
+	return t;
+}
+
+struct endpoint {
+	struct ibc_tp_ctx *ctx;
+	struct ibc_tp_listener *l;
+	struct ibc_tp_send *s;
+	struct ibc_tp_recv *r;
+};
+
+static int ep_open_recv(struct endpoint *ep, int qps, int handle_wfd)
+{
+	unsigned char handle[IBC_TP_HANDLE_BYTES];
+	struct ibc_tp_config cfg;
+	int rc;
+
+	config_init(&cfg, 0, qps);
+	rc = ops->init(&cfg, &ep->ctx);
+	if (!report(rc == 0, "receiver: init (qps %d): %s", qps, rc ? ibc_err_get() : "ok"))
+		return rc;
+	rc = ops->listen(ep->ctx, 0, handle, &ep->l);
+	if (!report(rc == 0, "receiver: listen"))
+		return rc;
+	if (write(handle_wfd, handle, sizeof(handle)) != sizeof(handle))
+		return -EIO;
+	while ((rc = ops->accept(ep->l, &ep->r)) == -EAGAIN)
+		;
+	report(rc == 0, "receiver: accept (qps %d): %s", qps, rc ? ops->last_error(ep->ctx) : "ok");
+	return rc;
+}
+
+static int ep_open_send(struct endpoint *ep, int qps, int handle_rfd)
+{
+	unsigned char handle[IBC_TP_HANDLE_BYTES];
+	struct ibc_tp_config cfg;
+	int rc;
+
+	config_init(&cfg, 1, qps);
+	rc = ops->init(&cfg, &ep->ctx);
+	if (!report(rc == 0, "sender: init (qps %d): %s", qps, rc ? ibc_err_get() : "ok"))
+		return rc;
+	if (read(handle_rfd, handle, sizeof(handle)) != sizeof(handle))
+		return -EIO;
+	while ((rc = ops->connect(ep->ctx, 0, handle, &ep->s)) == -EAGAIN)
+		;
+	report(rc == 0, "sender: connect (qps %d): %s", qps, rc ? ops->last_error(ep->ctx) : "ok");
+	return rc;
+}
+
+static void ep_close(struct endpoint *ep, const char *who)
+{
+	int rc = 0, r2;
+
+	if (ep->s)
+		rc = ops->close_send(ep->s);
+	if (ep->r) {
+		r2 = ops->close_recv(ep->r);
+		rc = rc ? rc : r2;
+	}
+	if (ep->l) {
+		r2 = ops->close_listen(ep->l);
+		rc = rc ? rc : r2;
+	}
+	if (ep->ctx) {
+		r2 = ops->fini(ep->ctx);
+		rc = rc ? rc : r2;
+	}
+	report(rc == 0, "%s: teardown returns 0 (%d)", who, rc);
+}
+
+static void recv_batches(struct endpoint *ep, int qps)
+{
+	size_t total = total_bytes(), off, got;
+	struct ibc_tp_req *reqs[NSIZES];
+	struct ibc_tp_mr *big, *sub[NSIZES];
+	struct ibc_tp_buf buf = {.kind = IBC_MEM_HOST, .dmabuf_fd = -1, .cuda_device = -1};
+	struct vrb_stats st;
+	uint8_t *mem;
+	uint32_t seq = 0;
+	int it, i, rc, bad = 0, bad_size = 0, fails = 0;
+
+	mem = aligned_alloc(4096, total);
+	buf.addr = mem;
+	buf.len = total;
+	rc = ops->reg_mr(ep->ctx, 0, &buf, &big);
+	report(rc == 0, "receiver: reg_mr of %zu bytes", total);
+	for (it = 0; it < ITERS && !rc; it++) {
+		memset(mem, 0xee, total);
+		for (i = 0, off = 0; i < NSIZES; i++) {
+			struct ibc_tp_buf b = buf;
+
+			b.addr = mem + off;
+			b.len = sizes[i] ? sizes[i] : 1;
+			sub[i] = NULL;
+			if (sizes[i] && ops->reg_mr(ep->ctx, 0, &b, &sub[i]))
+				fails++;
+			while ((rc = ops->post_recv(ep->r, sizes[i] ? mem + off : NULL, sizes[i],
+						    seq + i, sizes[i] ? sub[i] : NULL, &reqs[i])) ==
+			       -EAGAIN)
+				;
+			if (rc) {
+				report(0, "receiver: post_recv: %s", ops->last_error(ep->ctx));
+				break;
+			}
+			off += (sizes[i] + 4095) & ~(size_t)4095;
+		}
+		for (i = 0, off = 0; !rc && i < NSIZES; i++) {
+			rc = wait_req(reqs[i], &got);
+			if (rc) {
+				report(0, "receiver: message %u: %s", seq + i,
+				       ops->last_error(ep->ctx));
+				break;
+			}
+			if (got != sizes[i])
+				bad_size++;
+			for (size_t k = 0; k < sizes[i]; k++)
+				if (mem[off + k] != pattern(seq + i, k)) {
+					if (!bad)
+						diag("first wrong byte: message %u index %zu",
+						     seq + i, k);
+					bad++;
+					break;
+				}
+			off += (sizes[i] + 4095) & ~(size_t)4095;
+			if (sub[i])
+				ops->dereg_mr(ep->ctx, sub[i]);
+		}
+		seq += NSIZES;
+	}
+	report(!rc && it == ITERS, "receiver: %d x %d messages (0 B .. 8 MiB) arrive, qps %d",
+	       ITERS, NSIZES, qps);
+	report(!bad && !bad_size && !fails,
+	       "receiver: sizes and bytes correct (%d wrong, %d sizes)", bad, bad_size);
+	vrb_get_stats(ep->ctx, &st);
+	report(st.registrations == 1 && st.cache_hits == (uint64_t)ITERS * (NSIZES - 1),
+	       "receiver: sub-range registrations hit the cache: %llu registration(s), %llu hits",
+	       (unsigned long long)st.registrations, (unsigned long long)st.cache_hits);
+	ops->dereg_mr(ep->ctx, big);
+	vrb_get_stats(ep->ctx, &st);
+	report(st.cached == 0 && st.deregistrations == 1, "receiver: dereg at last reference");
+	free(mem);
+}
+
+static void send_batches(struct endpoint *ep)
+{
+	size_t total = total_bytes(), off;
+	struct ibc_tp_req *reqs[NSIZES];
+	struct ibc_tp_buf buf = {.kind = IBC_MEM_HOST, .dmabuf_fd = -1, .cuda_device = -1};
+	struct ibc_tp_mr *mr;
+	struct vrb_stats st;
+	uint8_t *mem;
+	uint32_t seq = 0;
+	int it, i, rc;
+
+	mem = malloc(total);
+	buf.addr = mem;
+	buf.len = total;
+	rc = ops->reg_mr(ep->ctx, 0, &buf, &mr);
+	report(rc == 0, "sender: reg_mr");
+	for (it = 0; it < ITERS && !rc; it++) {
+		for (i = 0, off = 0; i < NSIZES; i++) {
+			for (size_t k = 0; k < sizes[i]; k++)
+				mem[off + k] = pattern(seq + i, k);
+			while ((rc = ops->post_send(ep->s, mem + off, sizes[i], seq + i, mr,
+						    &reqs[i])) == -EAGAIN)
+				;
+			if (rc) {
+				report(0, "sender: post_send: %s", ops->last_error(ep->ctx));
+				break;
+			}
+			off += (sizes[i] + 4095) & ~(size_t)4095;
+		}
+		for (i = 0; !rc && i < NSIZES; i++) {
+			rc = wait_req(reqs[i], NULL);
+			if (rc)
+				report(0, "sender: message %u: %s", seq + i,
+				       ops->last_error(ep->ctx));
+		}
+		seq += NSIZES;
+	}
+	report(!rc && it == ITERS, "sender: all messages complete");
+	vrb_get_stats(ep->ctx, &st);
+	report(st.registrations == 1, "sender: one registration for all iterations (%llu)",
+	       (unsigned long long)st.registrations);
+	/* fini deregisters what is left: mr is not released on purpose */
+	free(mem);
+}
+
+/* Credits: the receiver may have VRB_DEPTH receives posted, no more. Then one tag mismatch and
+ * one oversize message fail on both sides, and the connection goes on. */
+static void recv_limits(struct endpoint *ep)
+{
+	struct ibc_tp_req *reqs[VRB_DEPTH + 1], *req;
+	struct ibc_tp_buf buf = {.kind = IBC_MEM_HOST, .dmabuf_fd = -1, .cuda_device = -1};
+	struct ibc_tp_mr *mr;
+	char mem[8192];
+	struct ibc_tp_props props;
+	size_t got;
+	int i, rc, n = 0;
+
+	ops->get_props(ep->ctx, 0, &props);
+	buf.addr = mem;
+	buf.len = sizeof(mem);
+	ops->reg_mr(ep->ctx, 0, &buf, &mr);
+	for (i = 0; i < props.max_requests; i++)
+		if (ops->post_recv(ep->r, mem + i, 1, 1000 + i, mr, &reqs[i]) == 0)
+			n++;
+	rc = ops->post_recv(ep->r, mem, 1, 2000, mr, &reqs[i]);
+	report(n == props.max_requests && rc == -EAGAIN,
+	       "receiver: %d receives posted, one more gets -EAGAIN (%d)", n, rc);
+	for (i = 0, rc = 0; i < n && !rc; i++)
+		rc = wait_req(reqs[i], &got);
+	report(rc == 0, "receiver: the %d credit messages arrive", n);
+
+	while ((rc = ops->post_recv(ep->r, mem, 100, 5, mr, &req)) == -EAGAIN)
+		;
+	rc = rc ? rc : wait_req(req, &got);
+	report(rc == -EPROTO && strstr(ops->last_error(ep->ctx), "tag mismatch"),
+	       "receiver: tag mismatch -> -EPROTO (%d): %s", rc, ops->last_error(ep->ctx));
+	while ((rc = ops->post_recv(ep->r, mem, 1000, 6, mr, &req)) == -EAGAIN)
+		;
+	rc = rc ? rc : wait_req(req, &got);
+	report(rc == -EMSGSIZE, "receiver: message larger than the buffer -> -EMSGSIZE (%d): %s",
+	       rc, ops->last_error(ep->ctx));
+	while ((rc = ops->post_recv(ep->r, mem, sizeof(mem), 7, mr, &req)) == -EAGAIN)
+		;
+	rc = rc ? rc : wait_req(req, &got);
+	report(rc == 0 && got == 3000 && mem[2999] == 7,
+	       "receiver: the connection goes on after both (%d, %zu bytes)", rc, got);
+	ops->dereg_mr(ep->ctx, mr);
+}
+
+static void send_limits(struct endpoint *ep)
+{
+	struct ibc_tp_req *req;
+	struct ibc_tp_buf buf = {.kind = IBC_MEM_HOST, .dmabuf_fd = -1, .cuda_device = -1};
+	struct ibc_tp_mr *mr;
+	static char mem[8192];
+	int i, rc = 0;
+
+	buf.addr = mem;
+	buf.len = sizeof(mem);
+	ops->reg_mr(ep->ctx, 0, &buf, &mr);
+	for (i = 0; i < VRB_DEPTH && !rc; i++) {
+		while ((rc = ops->post_send(ep->s, mem, 1, 1000 + i, mr, &req)) == -EAGAIN)
+			;
+		rc = rc ? rc : wait_req(req, NULL);
+	}
+	report(rc == 0, "sender: %d credit messages sent", VRB_DEPTH);
+	while ((rc = ops->post_send(ep->s, mem, 10, 99, mr, &req)) == -EAGAIN)
+		;
+	rc = rc ? rc : wait_req(req, NULL);
+	report(rc == -EPROTO && strstr(ops->last_error(ep->ctx), "tag 99"),
+	       "sender: tag mismatch -> -EPROTO (%d): %s", rc, ops->last_error(ep->ctx));
+	while ((rc = ops->post_send(ep->s, mem, 2000, 6, mr, &req)) == -EAGAIN)
+		;
+	rc = rc ? rc : wait_req(req, NULL);
+	report(rc == -EMSGSIZE, "sender: oversize -> -EMSGSIZE (%d): %s", rc,
+	       ops->last_error(ep->ctx));
+	memset(mem, 7, 3000);
+	while ((rc = ops->post_send(ep->s, mem, 3000, 7, mr, &req)) == -EAGAIN)
+		;
+	rc = rc ? rc : wait_req(req, NULL);
+	report(rc == 0, "sender: next message ok (%d)", rc);
+	ops->dereg_mr(ep->ctx, mr);
+}
+
+/* ---- scenario: a link that drops (soft HCA fault) ---- */
+
+static void recv_drop(struct endpoint *ep)
+{
+	struct ibc_tp_buf buf = {.kind = IBC_MEM_HOST, .dmabuf_fd = -1, .cuda_device = -1};
+	struct ibc_tp_req *req;
+	struct ibc_tp_mr *mr;
+	size_t len = 1 << 20;
+	char *mem = malloc(len);
+	int i, rc = 0;
+
+	buf.addr = mem;
+	buf.len = len;
+	ops->reg_mr(ep->ctx, 0, &buf, &mr);
+	/* Keep receives posted until the sender says it is done (it closes the pipe). */
+	for (i = 0; i < 64 && !rc; i++) {
+		int done = 0;
+		uint64_t end = ibc_now_ns() + 5000000000ull;
+
+		while ((rc = ops->post_recv(ep->r, mem, len, i, mr, &req)) == -EAGAIN)
+			;
+		while (!rc && !done && ibc_now_ns() < end)
+			rc = ops->test(req, &done, NULL);
+		if (!done)
+			break;
+	}
+	ops->dereg_mr(ep->ctx, mr);
+	free(mem);
+}
+
+static void send_drop(struct endpoint *ep)
+{
+	struct ibc_tp_buf buf = {.kind = IBC_MEM_HOST, .dmabuf_fd = -1, .cuda_device = -1};
+	struct ibc_tp_req *req;
+	struct ibc_tp_mr *mr;
+	size_t len = 1 << 20;
+	char *mem = calloc(1, len);
+	const char *err = "";
+	struct ibc_tp_props props;
+	char dev[96];
+	int i, rc = 0;
+	uint64_t t0 = ibc_now_ns();
+
+	buf.addr = mem;
+	buf.len = len;
+	ops->reg_mr(ep->ctx, 0, &buf, &mr);
+	for (i = 0; i < 64 && !rc; i++) {
+		while ((rc = ops->post_send(ep->s, mem, len, i, mr, &req)) == -EAGAIN &&
+		       ibc_now_ns() - t0 < 30000000000ull)
+			;
+		rc = rc ? rc : wait_req(req, NULL);
+	}
+	err = ops->last_error(ep->ctx);
+	report(rc == -EIO,
+	       "sender: dropped link fails the request with -EIO (%d after %d messages)", rc, i);
+	ops->get_props(ep->ctx, 0, &props);
+	snprintf(dev, sizeof(dev), "%s port %d", props.name, props.port);
+	report(strstr(err, "QP 0x") && strstr(err, dev) && strstr(err, "status"),
+	       "sender: error names status, QP, device and port (%s): %s", dev, err);
+	rc = ops->post_send(ep->s, mem, 1, 999, mr, &req);
+	report(rc == -EIO, "sender: the connection stays failed (%d)", rc);
+	ops->dereg_mr(ep->ctx, mr);
+	free(mem);
+}
+
+/* ---- parent ---- */
+
+typedef void (*child_fn)(int arg, int pipe_fd);
+
+static pid_t spawn(child_fn fn, int arg, int pipe_fd, int result_wfd, const char *const *env)
+{
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	report_fd = result_wfd;
+	alarm(CHILD_TIMEOUT_S);
+	for (; env && *env; env += 2) {
+		if (env[1])
+			setenv(env[0], env[1], 1);
+		else
+			unsetenv(env[0]);
+	}
+	fn(arg, pipe_fd);
+	_exit(0);
+}
+
+static void run_children(const char *name, child_fn rx, child_fn tx, int arg,
+			 const char *const *rx_env, const char *const *tx_env)
+{
+	int res[2], hp[2];
+	pid_t a, b = -1;
+	FILE *f;
+	char line[1200];
+	int st;
+
+	diag("%s", name);
+	if (pipe(res) || pipe(hp)) {
+		ok(0, "%s: pipes", name);
+		return;
+	}
+	fflush(stdout);
+	a = spawn(rx, arg, hp[1], res[1], rx_env);
+	if (tx)
+		b = spawn(tx, arg, hp[0], res[1], tx_env);
+	close(res[1]);
+	close(hp[0]);
+	close(hp[1]);
+	f = fdopen(res[0], "r");
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		ok(line[0] == '1', "%s", line + 2);
+	}
+	fclose(f);
+	waitpid(a, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: first process exits cleanly (status %#x)",
+	   name, st);
+	if (tx) {
+		waitpid(b, &st, 0);
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: second process exits cleanly (%#x)",
+		   name, st);
+	}
+}
+
+static void rx_data(int qps, int hfd)
+{
+	struct endpoint ep = {0};
+
+	if (!ep_open_recv(&ep, qps, hfd)) {
+		recv_batches(&ep, qps);
+		if (qps == 1)
+			recv_limits(&ep);
+	}
+	ep_close(&ep, "receiver");
+}
+
+static void tx_data(int qps, int hfd)
+{
+	struct endpoint ep = {0};
+
+	if (!ep_open_send(&ep, qps, hfd)) {
+		int ndev = 0, hcas = 0, i;
+
+		ops->devices(ep.ctx, &ndev);
+		for (i = 0; i < qps; i++)
+			hcas |= 1 << ep.ctx->ports[ep.s->c.qps[i].port].hca;
+		if (ndev > 1)
+			report(hcas == 3, "sender: %d QPs spread over both devices (mask %#x)", qps,
+			       hcas);
+		send_batches(&ep);
+		if (qps == 1)
+			send_limits(&ep);
+	}
+	ep_close(&ep, "sender");
+}
+
+static void rx_drop(int qps, int hfd)
+{
+	struct endpoint ep = {0};
+
+	if (!ep_open_recv(&ep, qps, hfd))
+		recv_drop(&ep);
+	ep_close(&ep, "receiver");
+}
+
+static void tx_drop(int qps, int hfd)
+{
+	struct endpoint ep = {0};
+
+	if (!ep_open_send(&ep, qps, hfd))
+		send_drop(&ep);
+	ep_close(&ep, "sender");
+}
+
+/* init must fail with -ENODEV and a message containing both strings. */
+static void init_fails(const char *what, const char *want1, const char *want2, const char *nic)
+{
+	struct ibc_tp_config cfg;
+	struct ibc_tp_ctx *ctx = NULL;
+	int rc;
+
+	config_init(&cfg, 0, 1);
+	cfg.nic = nic;
+	rc = ops->init(&cfg, &ctx);
+	report(rc == -ENODEV, "%s: init returns -ENODEV (%d)", what, rc);
+	report(strstr(ibc_err_get(), want1) && strstr(ibc_err_get(), want2), "%s: message: %s",
+	       what, ibc_err_get());
+	if (!rc)
+		ops->fini(ctx);
+}
+
+static void c_missing_lib(int arg, int fd)
+{
+	init_fails("missing library", "could not load libibverbs", "--transport tcp", NULL);
+}
+
+static void c_no_device(int arg, int fd)
+{
+	init_fails("no device", "no RDMA device found", "--transport tcp or shm", NULL);
+}
+
+static void c_bad_nic(int arg, int fd)
+{
+	init_fails("--nic naming no device", "no RDMA device named 'mlx9_9'", "", "mlx9_9:1");
+}
+
+static void c_port_down(int arg, int fd)
+{
+	init_fails("port DOWN", "no ACTIVE port", "--transport tcp or shm", NULL);
+}
+
+static void c_props(int arg, int fd)
+{
+	struct ibc_tp_config cfg;
+	struct ibc_tp_ctx *ctx;
+	struct ibc_tp_props p;
+	int rc, n = 0;
+
+	config_init(&cfg, 0, 1);
+	rc = ops->init(&cfg, &ctx);
+	if (!report(rc == 0, "props: init: %s", rc ? ibc_err_get() : "ok"))
+		return;
+	ops->devices(ctx, &n);
+	rc = ops->get_props(ctx, 0, &p);
+	report(n >= 1 && rc == 0 && p.port >= 1 && p.name[0] && p.max_requests == VRB_DEPTH &&
+		   (p.caps & IBC_TP_CAP_INTERNODE) && (p.mem_kinds & IBC_MEM_HOST),
+	       "props: %d device(s); %s port %d, %s, %u Mb/s, max_requests %d", n, p.name, p.port,
+	       p.link_layer, p.speed_mbps, p.max_requests);
+	report(ops->get_props(ctx, n, &p) == -EINVAL, "props: device %d out of range", n);
+	report(ops->fini(ctx) == 0, "props: fini");
+}
+
+static int lib_loads(const char *path)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (!pid)
+		_exit(dlopen(path, RTLD_NOW | RTLD_LOCAL) ? 0 : 1);
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+int main(void)
+{
+	const char *lib = getenv("IBCOLL_IBVERBS_LIB");
+	static const char *const missing_env[] = {"IBCOLL_IBVERBS_LIB",
+						  "/nonexistent/libibverbs.so.1", NULL};
+	static const char *const nodev_env[] = {"IBCOLL_SOFTHCA_DEVICES", "0", NULL};
+	static const char *const drop_env[] = {"IBCOLL_SOFTHCA_DROP_AFTER_BYTES",
+					       "3000000",
+					       "IBCOLL_SOFTHCA_FAULT_RANK",
+					       "1",
+					       "IBCOLL_RANK",
+					       "1",
+					       "IBCOLL_IB_TIMEOUT",
+					       "8",
+					       "IBCOLL_IB_RETRY_CNT",
+					       "2",
+					       NULL};
+	static const char *const real_env[] = {"IBCOLL_IBVERBS_LIB", NULL, NULL};
+	static const char *const down_env[] = {"IBCOLL_SOFTHCA_PORT_STATE", "DOWN", NULL};
+	static const char *const roce_env[] = {"IBCOLL_SOFTHCA_LINK_LAYER", "Ethernet",
+					       "IBCOLL_SOFTHCA_DEVICES", "2", NULL};
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!lib || !*lib)
+		return tap_skip_all(
+		    "IBCOLL_IBVERBS_LIB is not set (point it at libibcoll-softhca.so)");
+	if (!lib_loads(lib))
+		return tap_skip_all(
+		    "cannot load IBCOLL_IBVERBS_LIB (the software HCA is not built)");
+
+	run_children("missing library", c_missing_lib, NULL, 0, missing_env, NULL);
+	if (strstr(lib, "softhca"))
+		run_children("no device", c_no_device, NULL, 0, nodev_env, NULL);
+	if (strstr(lib, "softhca") && lib_loads("libibverbs.so.1") &&
+	    access("/sys/class/infiniband", F_OK))
+		run_children("no device (system libibverbs, no RDMA hardware here)", c_no_device,
+			     NULL, 0, real_env, NULL);
+	run_children("bad --nic", c_bad_nic, NULL, 0, NULL, NULL);
+	if (strstr(lib, "softhca"))
+		run_children("port down", c_port_down, NULL, 0, down_env, NULL);
+	run_children("device properties", c_props, NULL, 0, NULL, NULL);
+	run_children("data, 1 QP", rx_data, tx_data, 1, NULL, NULL);
+	run_children("data, 3 QPs", rx_data, tx_data, 3, NULL, NULL);
+	if (strstr(lib, "softhca"))
+		run_children("data, RoCE, 2 devices, 3 QPs spread over both", rx_data, tx_data, 3,
+			     roce_env, roce_env);
+	if (strstr(lib, "softhca"))
+		run_children("dropped link", rx_drop, tx_drop, 1, NULL, drop_env);
+	else
+		tap_skip(1,
+			 "dropped link: needs the software HCA's IBCOLL_SOFTHCA_DROP_AFTER_BYTES");
+	(void)drop_env;
+	return tap_done();
+}
