@@ -1515,9 +1515,19 @@ static int rank_main(const struct ibc_rank_ctx *rc_, void *arg)
 			.max_chunk = o->chunk ? (size_t)o->chunk : (1u << 20),
 		};
 
+		char paired[96] = "";
+
 		co.mem = d.mem;
 		co.memctx = d.memctx;
 		co.cfg.nic = o->nic;
+		/* verbs/gdr without --nic: the NIC the topology paired with this rank's GPU */
+		if (!o->nic && me.nic[0] && (!strcmp(d.ops->name, "verbs") || !strcmp(d.ops->name, "gdr"))) {
+			if (me.nic_port > 0)
+				snprintf(paired, sizeof(paired), "%s:%d", me.nic, me.nic_port);
+			else
+				snprintf(paired, sizeof(paired), "%s", me.nic);
+			co.cfg.nic = paired;
+		}
 		co.cfg.gid_index = (int)o->gid_index;
 		co.cfg.qps = (int)o->qps;
 		rc = ibc_comm_init(&d.comm, d.boot, &co);

@@ -72,11 +72,30 @@ struct ibc_mem_ops {
 		     enum ibc_op op, int nranks, uint64_t seed, struct ibc_check_result *res);
 	int (*sync)(struct ibc_mem_ctx *ctx);
 	const char *(*last_error)(struct ibc_mem_ctx *ctx);
+
+	/* ---- appended (issue 7); present when ops_size covers them (IBC_MEM_HAS) ---- */
+	/* Count devices without creating a context or touching GPU memory: > 0, or -ENODEV with
+	 * the reason (no driver, no device) in err. ibc_mem_lookup() calls it. */
+	int (*probe)(char *err, size_t len);
+	/* init, with the reason of a failure written to err (init alone cannot say why: there is
+	 * no context to ask last_error). Prefer it to init when present. */
+	int (*init_err)(int local_rank, int device, struct ibc_mem_ctx **ctx, char *err,
+			size_t len);
 };
+
+/* Is entry `field` of ops present (within ops_size and non-NULL)? */
+#define IBC_MEM_HAS(ops, field)                                                                    \
+	((ops)->ops_size >= offsetof(struct ibc_mem_ops, field) + sizeof((ops)->field) &&         \
+	 (ops)->field != NULL)
 
 /* Look up a backend: "host", "hostdev" (built in), "cuda" (dlopen of libibcoll-cuda.so found
  * next to the executable, in IBCOLL_CUDA_LIB, or on the library path). -ENOENT/-ENODEV with
  * ibc_err_get() saying what was tried. */
 int ibc_mem_lookup(const char *name, const struct ibc_mem_ops **ops);
+
+/* ops->init_err (or init) with the reason of a failure in ibc_err_get(), prefixed with the
+ * backend's name: "cuda: no CUDA device: ...". 0 or the backend's -errno. */
+int ibc_mem_open(const struct ibc_mem_ops *ops, int local_rank, int device,
+		 struct ibc_mem_ctx **ctx);
 
 #endif

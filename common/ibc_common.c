@@ -18,7 +18,7 @@ __attribute__((constructor)) static void ibc_common_init(void)
 {
 	const char *d = getenv("IBCOLL_DEBUG");
 
-	ibc_debug = d && *d && strcmp(d, "0") != 0;
+	ibc_debug = d && *d ? atoi(d) : 0;
 }
 
 void ibc_err_set(const char *fmt, ...)

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cu_data.cu - verifiable data on the GPU: fill, poison and check kernels computing exactly
+ * what ibc_fill, ibc_poison and ibc_check compute on the CPU (the value scheme is ported in
+ * cu_vdata.cuh). One kernel each, the dtype a run-time argument (uniform across the grid):
+ * these kernels are bound by the hashing, not by memory.
+ *
+ * check: each thread counts its wrong elements and remembers its first (its indices grow),
+ * then adds the count to out[0] and takes the minimum index into out[1] with one atomic each.
+ */
+#include <stdint.h>
+
+#include "cu_int.h"
+#include "cu_vdata.cuh"
+
+__global__ void __launch_bounds__(CU_THREADS, CU_BLOCKS_PER_SM)
+	cu_fill_kernel(void *buf, size_t count, struct vd v, uint64_t kr, uint64_t kr1, int rank)
+{
+	const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	const size_t stride = (size_t)gridDim.x * blockDim.x;
+	const size_t size = vd_size(v.dt);
+
+	for (size_t i = gid; i < count; i += stride)
+		vd_store_bits(buf, i, size,
+			      vd_int_to_bits(v.dt, vd_value_at(&v, kr, kr1, rank, i)));
+}
+
+__global__ void __launch_bounds__(CU_THREADS, CU_BLOCKS_PER_SM)
+	cu_poison_kernel(void *buf, size_t count, int dt)
+{
+	const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	const size_t stride = (size_t)gridDim.x * blockDim.x;
+	const size_t size = vd_size(dt);
+	const uint64_t bits = vd_poison_bits(dt);
+
+	for (size_t i = gid; i < count; i += stride)
+		vd_store_bits(buf, i, size, bits);
+}
+
+__global__ void __launch_bounds__(CU_THREADS, CU_BLOCKS_PER_SM)
+	cu_check_kernel(const void *buf, size_t count, struct vd v, uint64_t k0, uint64_t kn,
+		    unsigned long long *out)
+{
+	const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	const size_t stride = (size_t)gridDim.x * blockDim.x;
+	const size_t size = vd_size(v.dt);
+	unsigned long long wrong = 0, first = ~0ull;
+
+	for (size_t i = gid; i < count; i += stride) {
+		uint64_t want = vd_want(&v, k0, kn, i);
+
+		if (!vd_bad(&v, want, vd_load_bits(buf, i, size)))
+			continue;
+		if (!wrong++)
+			first = i;
+	}
+	if (wrong) {
+		atomicAdd(&out[0], wrong);
+		atomicMin(&out[1], first);
+	}
+}
+
+static int cu_valid(int dt, int op)
+{
+	return (unsigned)dt < IBC_DTYPE_COUNT && (unsigned)op < IBC_OP_COUNT;
+}
+
+cudaError_t cu_fill_launch(const struct cu_launch *l, void *buf, size_t count, int dt, int op,
+			   int rank, int nranks, uint64_t seed)
+{
+	struct vd v;
+
+	if (!cu_valid(dt, op))
+		return cudaErrorInvalidValue;
+	if (!count)
+		return cudaSuccess;
+	vd_init(&v, dt, op, nranks, seed);
+	cu_fill_kernel<<<cu_grid(l, count, 1), CU_THREADS, 0, l->stream>>>(
+	    buf, count, v, vd_rank_key(seed, rank), vd_rank_key(seed, (int64_t)rank + 1), rank);
+	return cudaGetLastError();
+}
+
+cudaError_t cu_poison_launch(const struct cu_launch *l, void *buf, size_t count, int dt)
+{
+	if (!cu_valid(dt, IBC_OP_SUM))
+		return cudaErrorInvalidValue;
+	if (!count)
+		return cudaSuccess;
+	cu_poison_kernel<<<cu_grid(l, count, 1), CU_THREADS, 0, l->stream>>>(buf, count, dt);
+	return cudaGetLastError();
+}
+
+cudaError_t cu_check_launch(const struct cu_launch *l, const void *buf, size_t count, int dt,
+			    int op, int nranks, uint64_t seed, unsigned long long *out)
+{
+	struct vd v;
+
+	if (!cu_valid(dt, op))
+		return cudaErrorInvalidValue;
+	if (!count)
+		return cudaSuccess;
+	vd_init(&v, dt, op, nranks, seed);
+	cu_check_kernel<<<cu_grid(l, count, 1), CU_THREADS, 0, l->stream>>>(
+	    buf, count, v, vd_rank_key(seed, 0), vd_check_kn(&v), out);
+	return cudaGetLastError();
+}
