@@ -125,6 +125,20 @@ static void csv_roundtrip(void)
 		ok(!bad, "hosts.csv: DESIGN 7 columns, one row per rank");
 		rpt_csv_free(t);
 	}
+	/* ibcoll project calibrates from the results.csv ibcoll allreduce just wrote */
+	{
+		char csvp[600];
+		char *pargv[] = { (char *)bin, "project", "--cluster", "h100-ndr", "--calibrate",
+				  csvp, "--gpus", "8,1024", "--bytes", "1M,1G", NULL };
+
+		snprintf(csvp, sizeof(csvp), "%s/results.csv", out);
+		run_cmd(pargv, NULL, 60, NULL, NULL, r);
+		ok(r->code == 0 && strstr(r->out, "calibration from") && strstr(r->out, "1024"),
+		   "ibcoll project --calibrate reads ibcoll allreduce's results.csv (exit %d)",
+		   r->code);
+		if (r->code)
+			diag("stderr: %.1000s", r->err);
+	}
 	/* the same --out again: refused, the first report untouched */
 	{
 		struct stat a, b;
