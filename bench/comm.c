@@ -3,6 +3,7 @@
 #include "ibc_common.h"
 
 #include <sched.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,17 @@ int ibc_comm_init(struct ibc_comm *c, struct ibc_boot *boot, const struct ibc_co
 
 		c->device = c->mem->info(c->memctx, &mi) == 0 && mi.is_device;
 		c->staged = c->device && !(c->props.mem_kinds & (IBC_MEM_CUDA | IBC_MEM_DMABUF));
+	}
+	{
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		const char *spin = getenv("IBCOLL_SPIN_NS");
+
+		c->oversubscribed = c->cfg.local_size > ncpu;
+		/* a peer answers within microseconds when it has a core; a futex or poll wake-up
+		 * costs tens. With more ranks than cores, yield-spin longer instead. */
+		c->spin_ns = c->oversubscribed ? 200000 : 50000;
+		if (spin)
+			c->spin_ns = atoi(spin);
 	}
 	c->direct = (c->props.caps & IBC_TP_CAP_DIRECT) && IBC_TP_HAS(c->ops, recv_direct) &&
 		    IBC_TP_HAS(c->ops, recv_release) && !c->device;
@@ -818,11 +830,65 @@ static int timeout_error(struct run *R)
 	return -ETIMEDOUT;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* One pass over every link and lane. Sets *progress when anything moved and *all_done when
+ * every op ran and every send completed (then device copies are synchronised). */
+static int poll_all(struct run *R, bool *progress, bool *all_done)
+{
+	struct ibc_comm *c = R->c;
+	struct ibc_prog *p = R->p;
+	int i, rc;
+
+	*all_done = true;
+	for (i = 0; i < p->nlinks; i++) {
+		rc = 0;
+		if (p->eng[i].l->is_send)
+			rc = poll_sends(R, i, progress);
+		else if (!c->direct)
+			rc = prepost(R, i, progress);
+		if (rc)
+			return rc;
+	}
+	for (i = 0; i < p->nlanes; i++) {
+		struct ibc_lane *ln = &p->lanes[i];
+
+		while (ln->pc < ln->nops) {
+			rc = step(R, ln, &ln->ops[ln->pc]);
+			if (rc < 0)
+				return rc;
+			if (rc == 0)
+				break;
+			ln->pc++;
+			*progress = true;
+		}
+		if (ln->pc < ln->nops)
+			*all_done = false;
+	}
+	for (i = 0; i < p->nlinks && *all_done; i++)
+		if (p->eng[i].stail != p->eng[i].shead)
+			*all_done = false;
+	if (*all_done && c->device) {
+		/* staged copies into the user's buffer must land before we return */
+		rc = c->mem->sync(c->memctx);
+		if (rc)
+			return mem_fail(c, rc, "synchronising");
+	}
+	return 0;
+}
+
 int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
 {
 	struct ibc_buf *slots_store[64];
 	struct run R = { .c = c, .p = p, .esize = ibc_dtype_size(p->dt) };
-	uint64_t last = ibc_now_ns(), tmo = (uint64_t)c->timeout_ms * 1000000ull;
+	uint64_t last = ibc_now_ns(), tmo = (uint64_t)c->timeout_ms * 1000000ull, idle_since = 0;
 	bool has_wait = IBC_TP_HAS(c->ops, wait) && IBC_TP_HAS(c->ops, epoch);
 	int i, rc = 0;
 
@@ -854,44 +920,18 @@ int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
 		p->lanes[i].pc = 0;
 
 	for (;;) {
-		uint64_t epoch = has_wait ? c->ops->epoch(c->ctx) : 0;
-		bool progress = false, all_done = true;
+		bool progress = false, all_done = false;
+		uint64_t now, epoch;
 
-		for (i = 0; i < p->nlinks; i++) {
-			if (p->eng[i].l->is_send)
-				rc = poll_sends(&R, i, &progress);
-			else if (!c->direct)
-				rc = prepost(&R, i, &progress);
-			if (rc)
-				goto out;
-		}
-		for (i = 0; i < p->nlanes; i++) {
-			struct ibc_lane *ln = &p->lanes[i];
-
-			while (ln->pc < ln->nops) {
-				rc = step(&R, ln, &ln->ops[ln->pc]);
-				if (rc < 0)
-					goto out;
-				if (rc == 0)
-					break;
-				ln->pc++;
-				progress = true;
-			}
-			rc = 0;
-			if (ln->pc < ln->nops)
-				all_done = false;
-		}
-		for (i = 0; i < p->nlinks && all_done; i++)
-			if (p->eng[i].stail != p->eng[i].shead)
-				all_done = false;
-		if (all_done) {
-			/* staged copies into the user's buffer must land before we return */
-			if (c->device && (rc = c->mem->sync(c->memctx)))
-				rc = mem_fail(c, rc, "synchronising");
+		rc = poll_all(&R, &progress, &all_done);
+		if (rc)
+			goto out;
+		if (all_done)
 			break;
-		}
+		now = ibc_now_ns();
 		if (progress) {
-			last = ibc_now_ns();
+			last = now;
+			idle_since = 0;
 			continue;
 		}
 		if (c->abort_flag && *c->abort_flag) {
@@ -900,14 +940,34 @@ int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
 			rc = -ECANCELED;
 			goto out;
 		}
-		if (ibc_now_ns() - last > tmo) {
+		if (now - last > tmo) {
 			rc = timeout_error(&R);
 			goto out;
 		}
-		if (has_wait)
-			c->ops->wait(c->ctx, epoch, 100);
-		else
-			sched_yield();
+		if (!idle_since)
+			idle_since = now;
+		/* Spin: poll the queues directly, which costs no peer anything. With more ranks
+		 * than cores, yield every round so the rank we wait for gets this core. */
+		if (!has_wait || now - idle_since < (uint64_t)c->spin_ns) {
+			if (c->oversubscribed || now - idle_since > 4000 || !has_wait)
+				sched_yield();
+			else
+				for (i = 0; i < 32; i++)
+					cpu_relax();
+			continue;
+		}
+		/* Sleep: arm the transport's wake-up (epoch), look once more, then wait. */
+		epoch = c->ops->epoch(c->ctx);
+		rc = poll_all(&R, &progress, &all_done);
+		c->ops->wait(c->ctx, epoch, rc || progress || all_done ? 0 : 100);
+		if (rc)
+			goto out;
+		if (all_done)
+			break;
+		if (progress) {
+			last = ibc_now_ns();
+			idle_since = 0;
+		}
 	}
 out:
 	if (R.slots != slots_store)

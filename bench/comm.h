@@ -72,6 +72,8 @@ struct ibc_comm {
 	struct ibc_mem_ctx *memctx; /* borrowed */
 	bool device; /* user buffers live in device memory */
 	bool staged; /* ... and the transport cannot touch it: chunks go through host slots */
+	bool oversubscribed; /* more local ranks than cores */
+	int spin_ns; /* poll this long before sleeping in the transport's wait() */
 	struct ibc_link **links; /* owned array of owned links */
 	int nlinks, caplinks;
 	struct ibc_buf *tmp; /* owned staging buffers (depth * max_chunk) per recv link */

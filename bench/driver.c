@@ -130,7 +130,8 @@ static void usage_allreduce(FILE *f)
 		"                         memory unless the transport is gdr)\n"
 		"      --gpu N            GPU ordinal (default: local rank modulo GPUs)\n"
 		"      --topology-xml F   use an hwloc XML file instead of the live machine\n"
-		"      --bind MODE        auto (bind ranks that have a GPU), on, off\n"
+		"      --bind MODE        auto (GPU ranks to their NUMA node; else one core block\n"
+		"                         per rank unless ranks outnumber cores), on, off\n"
 		"      --timeout SEC      bound for every wait (default 60)\n"
 		"      --out DIR          report directory (default ibcoll-results/<time>-<run_id>)\n"
 		"\n"
@@ -781,8 +782,13 @@ static void topo_facts(struct drv *d, struct host_rec *h)
 		h->nic_port = info.nic_port;
 		h->link_gbps = info.link_gbps;
 		snprintf(h->path, sizeof(h->path), "%s", topo_path_name(info.path));
+		/* auto: ranks with a GPU bind to its NUMA node; without GPUs, ranks bind to their
+		 * own block of cores when every local rank can have one (as MPI binds to cores), and
+		 * stay unbound when they outnumber the cores (the scheduler balances better). */
 		if (!d->o->topo_xml &&
-		    (strcmp(d->o->bind, "on") == 0 || (strcmp(d->o->bind, "auto") == 0 && info.gpu[0])))
+		    (strcmp(d->o->bind, "on") == 0 ||
+		     (strcmp(d->o->bind, "auto") == 0 &&
+		      (info.gpu[0] || h->local_size <= sysconf(_SC_NPROCESSORS_ONLN)))))
 			if (topo_bind(t, &info))
 				ibc_log("warning: could not bind rank %d to cpus %s: %s", d->rank,
 					info.cpus, ibc_err_get());

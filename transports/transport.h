@@ -153,8 +153,10 @@ struct ibc_tp_ops {
 	 * connection. */
 	int (*recv_direct)(struct ibc_tp_recv *r, uint32_t tag, const void **data, size_t *size);
 	int (*recv_release)(struct ibc_tp_recv *r);
-	/* Sleeping instead of spinning: epoch() is read before polling; wait() returns once
-	 * something may have changed since that epoch, or after timeout_ms. */
+	/* Sleeping instead of spinning. The caller, about to sleep, calls epoch() (which may arm
+	 * a wake-up), polls its requests once more, then calls wait() exactly once: it returns
+	 * once something may have changed since epoch(), or after timeout_ms (0: at once, just
+	 * disarming). */
 	uint64_t (*epoch)(struct ibc_tp_ctx *ctx);
 	int (*wait)(struct ibc_tp_ctx *ctx, uint64_t epoch, int timeout_ms);
 	int (*port_counters)(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_counters *c);

@@ -9,10 +9,10 @@
  * reduce from the peer's buffer into its output without any intermediate copy. The send
  * completes when the receiver has released the message.
  *
- * Waiting: every rank owns a "doorbell" word in shared memory. Posting a message rings the
- * receiver's bell, releasing one rings the sender's. A rank with nothing to do spins briefly and
- * then sleeps on its bell with futex(2), so oversubscribed ranks (4 ranks on 2 cores) give the
- * core to the rank that has work.
+ * Waiting: the engine spins on the queues themselves; only a rank about to sleep arms its
+ * "doorbell" (epoch()), a word in shared memory it then futex-waits on. Posting a message
+ * rings the receiver's bell, releasing one rings the sender's, but only when that bell is
+ * armed, so a message to a spinning peer writes nothing but the queue.
  *
  * Peer death: a connection with pending work checks every 100 ms that the peer process still
  * exists; the launcher also raises cfg->abort_flag when a rank dies.
@@ -89,8 +89,6 @@ struct shm_ctx {
 	int nsegs, capsegs;
 	struct shm_peer_map *maps; /* owned array */
 	int nmaps, capmaps;
-	int spin_ns; /* how long wait() spins before sleeping */
-	int yield_ns; /* spin this long before yielding the core on each round */
 	char err[512];
 };
 
@@ -157,11 +155,17 @@ static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct tim
 	return syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
 }
 
+/* Wake the peer only if it is about to sleep (armed by epoch()); a spinning peer polls the
+ * queues itself, so most messages cost no write to its bell at all. The fence orders our
+ * queue update before the read of waiters (the peer orders its waiters++ before its last
+ * look at the queues): one of the two always sees the other. */
 static void bell_ring(struct shm_bell *b)
 {
-	atomic_fetch_add(&b->seq, 1);
-	if (atomic_load(&b->waiters))
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&b->waiters, memory_order_relaxed)) {
+		atomic_fetch_add(&b->seq, 1);
 		futex(&b->seq, FUTEX_WAKE, INT_MAX, NULL);
+	}
 }
 
 static int map_named(struct shm_ctx *c, const char *name, size_t len, bool create, void **out)
@@ -269,27 +273,12 @@ static int peer_map(struct shm_ctx *c, int rank, uint32_t id, size_t minlen, voi
 static int shm_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 {
 	struct shm_ctx *c = calloc(1, sizeof(*c));
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	const char *spin = getenv("IBCOLL_SHM_SPIN_NS");
 	int rc;
 
 	if (!c)
 		return -ENOMEM;
 	c->cfg = *cfg;
 	snprintf(c->job, sizeof(c->job), "%s", cfg->job_id ? cfg->job_id : "nojob");
-	/* Every local rank has a core: spin 50 us (yielding after 4 us so a co-scheduled
-	 * process gets the core), then sleep. Ranks outnumber cores: the rank we wait for needs
-	 * our core, so yield at once and keep yielding for 200 us before sleeping; a yield hands
-	 * the core over in about a microsecond, a futex wake-up costs tens. */
-	if (cfg->local_size <= ncpu) {
-		c->spin_ns = 50000;
-		c->yield_ns = 4000;
-	} else {
-		c->spin_ns = 200000;
-		c->yield_ns = 0;
-	}
-	if (spin)
-		c->spin_ns = atoi(spin);
 	seg_name(c, cfg->rank, "bell", 0, c->bell_name);
 	rc = map_named(c, c->bell_name, sizeof(struct shm_bell), true, (void **)&c->bell);
 	if (rc) {
@@ -728,10 +717,13 @@ static int shm_recv_release(struct ibc_tp_recv *rc_)
 	return 0;
 }
 
+/* Arm: from now on every peer event bumps our bell. The engine looks at the queues once more
+ * and then calls wait() exactly once, which disarms. */
 static uint64_t shm_epoch(struct ibc_tp_ctx *ctx)
 {
 	struct shm_ctx *c = (struct shm_ctx *)ctx;
 
+	atomic_fetch_add(&c->bell->waiters, 1);
 	return atomic_load(&c->bell->seq);
 }
 
@@ -739,33 +731,12 @@ static int shm_wait(struct ibc_tp_ctx *ctx, uint64_t epoch, int timeout_ms)
 {
 	struct shm_ctx *c = (struct shm_ctx *)ctx;
 	struct shm_bell *b = c->bell;
-	uint64_t t0 = ibc_now_ns(), now = t0;
-	struct timespec ts;
-	int i;
 
-	/* Spin while the peer is likely to answer soon, but yield the core every few
-	 * microseconds: when ranks outnumber cores (or the machine is busy) the rank we wait for
-	 * may need exactly this core. */
-	while (now - t0 < (uint64_t)c->spin_ns) {
-		for (i = 0; i < 64; i++) {
-			if (atomic_load_explicit(&b->seq, memory_order_relaxed) != (uint32_t)epoch)
-				return 0;
-#if defined(__x86_64__)
-			__builtin_ia32_pause();
-#endif
-		}
-		now = ibc_now_ns();
-		if (now - t0 >= (uint64_t)c->yield_ns)
-			sched_yield();
+	if (timeout_ms > 0 && atomic_load(&b->seq) == (uint32_t)epoch && !aborted(c)) {
+		struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+
+		futex(&b->seq, FUTEX_WAIT, (uint32_t)epoch, &ts);
 	}
-	if (!c->spin_ns)
-		sched_yield();
-	if (atomic_load(&b->seq) != (uint32_t)epoch || aborted(c))
-		return 0;
-	ts.tv_sec = timeout_ms / 1000;
-	ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-	atomic_fetch_add(&b->waiters, 1);
-	futex(&b->seq, FUTEX_WAIT, (uint32_t)epoch, &ts);
 	atomic_fetch_sub(&b->waiters, 1);
 	return 0;
 }

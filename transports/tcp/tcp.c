@@ -111,7 +111,6 @@ struct ibc_tp_ctx {
 	int lowat_max; /* SO_RCVLOWAT bound for wait(), 0 = never set it */
 	const volatile int *abort_flag; /* borrowed from the config, may be NULL */
 	uint64_t epoch;			/* bumped on every completion, failure and new connection */
-	int spin_ns; /* wait() polls without sleeping this long first (0 when oversubscribed) */
 	struct tcp_link conns; /* owned: send and recv connections, also those still connecting */
 	struct tcp_link listeners; /* owned */
 	struct tcp_link mrs;	   /* owned */
@@ -700,11 +699,6 @@ static int tcp_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	tcp_list_init(&ctx->listeners);
 	tcp_list_init(&ctx->mrs);
 	ctx->abort_flag = cfg->abort_flag;
-	/* Busy-poll briefly before sleeping in poll(): a loopback or fabric round trip is a few
-	 * microseconds, a sleeping process's wake-up tens. Not when ranks outnumber cores. */
-	ctx->spin_ns = cfg->local_size <= sysconf(_SC_NPROCESSORS_ONLN) ? 30000 : 0;
-	if (getenv("IBCOLL_TCP_SPIN_NS"))
-		ctx->spin_ns = atoi(getenv("IBCOLL_TCP_SPIN_NS"));
 	ctx->lowat_max = tcp_lowat_max();
 	IBC_CHECK_GOTO(tcp_parse_options(ctx, cfg->options), rc, free_ctx);
 	IBC_CHECK_GOTO(tcp_pick_devs(ctx, cfg), rc, free_ctx);
@@ -1660,22 +1654,12 @@ static int tcp_collect(struct ibc_tp_ctx *ctx, size_t *n)
 
 static int tcp_wait(struct ibc_tp_ctx *ctx, uint64_t epoch, int timeout_ms)
 {
-	uint64_t t0 = ibc_now_ns(), end = t0 + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
+	uint64_t end = ibc_now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
 	int rc, slice;
 	size_t n;
 
-	if (ctx->spin_ns > 0 && ctx->epoch == epoch) {
-		rc = tcp_collect(ctx, &n);
-		if (rc)
-			return rc > 0 ? 0 : rc;
-		while (ibc_now_ns() - t0 < (uint64_t)ctx->spin_ns) {
-			rc = poll(ctx->pfds, (nfds_t)n, 0);
-			if (rc > 0)
-				return 0;
-			if (rc < 0 && errno != EINTR)
-				break;
-		}
-	}
+	if (timeout_ms == 0) /* the engine disarms: nothing to wait for */
+		return 0;
 	for (;;) {
 		if (ctx->epoch != epoch || tcp_aborted(ctx))
 			return 0;
