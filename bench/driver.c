@@ -1291,7 +1291,7 @@ static int run_sendrecv(struct drv *d)
 	}
 	for (si = 0; si < nsizes; si++) {
 		double gbps = 0;
-		struct stats stl = { 0 }, stb = { 0 };
+		struct stats stl = { 0 };
 		uint64_t wrong = 0;
 
 		for (mode = 0; mode < 2; mode++) { /* 0 bandwidth, 1 latency */
@@ -1359,7 +1359,6 @@ static int run_sendrecv(struct drv *d)
 				stl = st;
 				algbw = st.mean > 0 ? (double)sizes[si] / st.mean / 1e3 : 0;
 			} else {
-				stb = st;
 				algbw = st.mean > 0 ? (double)sizes[si] * (double)o->window *
 							      (o->bidir ? 2 : 1) / st.mean / 1e3
 						    : 0;
@@ -1384,7 +1383,6 @@ static int run_sendrecv(struct drv *d)
 				exit_code = IBC_EXIT_ENV;
 			free(all);
 		}
-		(void)stb;
 		if (d->rank == 0) {
 			printf("   %10llu %10.3f %10.2f %9.2f %9.2f %9.2f %7llu\n",
 			       (unsigned long long)sizes[si], gbps, gbps * 8, stl.p50, stl.p99,
@@ -1555,8 +1553,11 @@ static int rank_main(const struct ibc_rank_ctx *rc_, void *arg)
 			       hosts[i].nic[0] ? hosts[i].nic : "-",
 			       hosts[i].gpu[0] ? hosts[i].gpu : "-");
 		fflush(stdout);
-		if (open_results(&d) || write_hosts(&d, hosts))
-			d.csv = d.csv ? d.csv : NULL;
+		/* without both reports the run would be unrecorded: stop every rank (exit 3) */
+		if (open_results(&d) || write_hosts(&d, hosts)) {
+			rpt_csv_close(d.csv);
+			d.csv = NULL;
+		}
 	}
 	/* everyone learns whether rank 0 could open its reports */
 	{
