@@ -1155,6 +1155,52 @@ static int pair_of(int rank, int n, bool *sender)
 
 /* Bandwidth: `window` messages in flight per iteration; latency: ping-pong, half round trip.
  * bidir: both sides stream at once. Data is checked on the first iteration. */
+/* The sendrecv program: reps messages (ping-pong, bidirectional or one-way closed by a
+ * zero-byte ack so the sender times delivery). */
+static int sr_prog(struct drv *d, struct ibc_link *const *links, uint64_t bytes, bool lat,
+		   bool sender, long reps, struct ibc_prog *prog)
+{
+	struct ibc_link **own = malloc(2 * sizeof(*own));
+	char *sb = d->in.ptr, *rb = d->out.ptr;
+	struct ibc_step s = { .kind = IBC_OPK_SEND, .link = 0, .count = bytes, .src = sb,
+			      .mr = d->in.mr };
+	struct ibc_step r = { .kind = IBC_OPK_RECV_COPY, .link = 1, .count = bytes, .dst = rb,
+			      .mr = d->out.mr };
+	long w;
+	int rc = ibc_prog_init(prog, 1, NULL, 0, IBC_UINT8, IBC_OP_SUM, 2);
+
+	if (rc || !own) {
+		free(own);
+		return rc ? rc : -ENOMEM;
+	}
+	own[0] = links[0];
+	own[1] = links[1];
+	rc = ibc_prog_set_links(prog, own, 2);
+	for (w = 0; w < reps && !rc; w++) {
+		if (lat) { /* the sender sends then receives; the receiver mirrors */
+			rc = ibc_prog_add(prog, 0, sender ? &s : &r);
+			if (!rc)
+				rc = ibc_prog_add(prog, 0, sender ? &r : &s);
+		} else if (d->o->bidir) {
+			rc = ibc_prog_add(prog, 0, &s);
+			if (!rc)
+				rc = ibc_prog_add(prog, 0, &r);
+		} else {
+			rc = ibc_prog_add(prog, 0, sender ? &s : &r);
+		}
+	}
+	if (!rc && !lat && !d->o->bidir) {
+		s.count = r.count = 0;
+		rc = ibc_prog_add(prog, 0, sender ? &r : &s);
+	}
+	if (rc)
+		ibc_prog_free(prog);
+	return rc;
+}
+
+/* Bandwidth: `window` messages in flight per iteration; latency: ping-pong, half round trip.
+ * bidir: both sides stream at once. A first run of one message is checked byte for byte
+ * (every later message lands on the same buffer, so a corrupted one would be overwritten). */
 static int sr_measure(struct drv *d, uint64_t bytes, bool lat, struct rank_rec *rec)
 {
 	const struct drv_opts *o = d->o;
@@ -1162,9 +1208,8 @@ static int sr_measure(struct drv *d, uint64_t bytes, bool lat, struct rank_rec *
 	struct ibc_link *links[2];
 	struct ibc_prog prog;
 	bool sender = false;
-	int peer = pair_of(d->rank, d->nranks, &sender), lane, rc, nreq = 0;
-	long i, w, reps = lat ? 1 : o->window;
-	long total = o->warmup + o->iters;
+	int peer = pair_of(d->rank, d->nranks, &sender), rc;
+	long i, total = o->warmup + o->iters;
 	char *sb = d->in.ptr, *rb = d->out.ptr;
 
 	if (peer < 0) { /* idle rank in an odd job */
@@ -1173,72 +1218,24 @@ static int sr_measure(struct drv *d, uint64_t bytes, bool lat, struct rank_rec *
 			rec->times[i] = 0;
 		return rc;
 	}
-	req[nreq++] = (struct ibc_link_req){ peer, true, 0x80 };
-	req[nreq++] = (struct ibc_link_req){ peer, false, 0x80 };
-	rc = ibc_comm_connect(&d->comm, req, nreq, links);
+	req[0] = (struct ibc_link_req){ peer, true, 0x80 };
+	req[1] = (struct ibc_link_req){ peer, false, 0x80 };
+	rc = ibc_comm_connect(&d->comm, req, 2, links);
+	if (!rc)
+		rc = sr_prog(d, links, bytes, lat, sender, 1, &prog);
 	if (rc)
 		return rc;
-	rc = ibc_prog_init(&prog, 1, NULL, 0, IBC_UINT8, IBC_OP_SUM, 2);
-	if (rc)
-		return rc;
-	{
-		struct ibc_link **own = malloc(sizeof(links));
-
-		if (!own) {
-			ibc_prog_free(&prog);
-			return -ENOMEM;
-		}
-		memcpy(own, links, sizeof(links));
-		rc = ibc_prog_set_links(&prog, own, 2);
-		if (rc) {
-			ibc_prog_free(&prog);
-			return rc;
-		}
-	}
-	lane = 0;
-	for (w = 0; w < reps && !rc; w++) {
-		struct ibc_step s = { .kind = IBC_OPK_SEND, .link = 0, .count = bytes, .src = sb,
-				    .mr = d->in.mr };
-		struct ibc_step r = { .kind = IBC_OPK_RECV_COPY, .link = 1, .count = bytes,
-				    .dst = rb, .mr = d->out.mr };
-
-		if (lat) {
-			/* ping-pong: sender sends then receives; receiver mirrors */
-			rc = ibc_prog_add(&prog, lane, sender ? &s : &r);
-			if (!rc)
-				rc = ibc_prog_add(&prog, lane, sender ? &r : &s);
-		} else if (o->bidir) {
-			rc = ibc_prog_add(&prog, lane, &s);
-			if (!rc)
-				rc = ibc_prog_add(&prog, lane, &r);
-		} else {
-			rc = ibc_prog_add(&prog, lane, sender ? &s : &r);
-		}
-	}
-	if (!rc && !lat && !o->bidir) {
-		/* close each iteration with a zero-byte ack so the sender times delivery */
-		struct ibc_step s = { .kind = IBC_OPK_SEND, .link = 0, .count = 0, .src = sb,
-				    .mr = d->in.mr };
-		struct ibc_step r = { .kind = IBC_OPK_RECV_COPY, .link = 1, .count = 0, .dst = rb,
-				    .mr = d->out.mr };
-
-		rc = ibc_prog_add(&prog, lane, sender ? &r : &s);
-	}
-	if (rc)
-		goto out;
-	/* checked iteration */
 	ibc_fill(sb, 0, bytes, IBC_UINT8, IBC_OP_MAX, d->rank, d->nranks, 7);
 	memset(rb, 0, bytes);
 	rc = ibc_prog_run(&d->comm, &prog);
+	ibc_prog_free(&prog);
 	if (!rc && (!sender || lat || o->bidir) && bytes) {
 		/* compare with what the peer filled: regenerate it */
 		uint8_t *want = malloc(bytes);
 		uint64_t k;
 
-		if (!want) {
-			rc = -ENOMEM;
-			goto out;
-		}
+		if (!want)
+			return -ENOMEM;
 		ibc_fill(want, 0, bytes, IBC_UINT8, IBC_OP_MAX, peer, d->nranks, 7);
 		for (k = 0; k < bytes; k++)
 			if (want[k] != (uint8_t)rb[k]) {
@@ -1252,7 +1249,10 @@ static int sr_measure(struct drv *d, uint64_t bytes, bool lat, struct rank_rec *
 		free(want);
 	}
 	if (!rc)
-		rc = ibc_boot_barrier(d->boot);
+		rc = sr_prog(d, links, bytes, lat, sender, lat ? 1 : o->window, &prog);
+	if (rc)
+		return rc;
+	rc = ibc_boot_barrier(d->boot);
 	for (i = 0; i < total && !rc; i++) {
 		uint64_t t0 = ibc_now_ns();
 
@@ -1260,7 +1260,6 @@ static int sr_measure(struct drv *d, uint64_t bytes, bool lat, struct rank_rec *
 		if (i >= o->warmup)
 			rec->times[i - o->warmup] = (double)(ibc_now_ns() - t0) / 1e3;
 	}
-out:
 	ibc_prog_free(&prog);
 	return rc;
 }

@@ -263,6 +263,37 @@ int main(void)
 			show(&r);
 	}
 
+	{ /* rank 0 flips one bit of the 5000th byte it sends: rank 1, the receiver, must be
+	   * named as holding wrong data, and the run exits 1 (a check failed) */
+		static const char *const flip[] = {"IBCOLL_SOFTHCA_FLIP_BYTE", "5000",
+						   "IBCOLL_SOFTHCA_FAULT_RANK", "0", NULL};
+		const char *argv[] = {bin,     "sendrecv", "--np",	"2",  "--transport",
+				      "verbs", "-b",	   "1M",	"-e", "1M",
+				      "-n",    "2",	   "-w",	"0",  "--timeout",
+				      "30",    "--out",	   outdir(), NULL};
+
+		run(&r, 90, flip, argv);
+		if (!ok(r.status == 1, "flipped byte: exit 1 (%d)", r.status))
+			show(&r);
+		if (!ok(strstr(r.out, "wrong data: rank 1") && !strstr(r.out, "wrong data: rank 0"),
+			"flipped byte: the receiving rank 1, and only it, is named"))
+			show(&r);
+	}
+	{ /* the same flip inside an all-reduce is caught by the bit-exact check (int32: a float
+	   * sum could round a flipped low mantissa bit away) */
+		static const char *const flip[] = {"IBCOLL_SOFTHCA_FLIP_BYTE", "5000",
+						   "IBCOLL_SOFTHCA_FAULT_RANK", "2", NULL};
+		const char *argv[] = {bin,	"allreduce", "--np", "4",  "--transport",
+				      "verbs",	"--algo",    "ring", "-d", "int32", "-b", "1M",
+				      "-e",	"1M",	     "-n",   "1",  "-w",
+				      "0",	"--timeout", "30",   "--out", outdir(), NULL};
+
+		run(&r, 90, flip, argv);
+		if (!ok(r.status == 1 && strstr(r.out, "wrong result: rank"),
+			"flipped byte in an all-reduce: exit 1 naming the ranks with wrong results"))
+			show(&r);
+	}
+
 	{ /* a link that drops after 3 MB: exit 3, naming rank, peer, device and port */
 		const char *argv[] = {bin,     "allreduce", "--np",   "4",  "--transport",
 				      "verbs", "-b",	    "16M",    "-e", "16M",
