@@ -41,12 +41,21 @@
 #define SHM_NAME_MAX 96
 #define SHM_LIVENESS_NS 100000000ull
 
+#define SHM_INLINE 32 /* messages up to this size travel inside the descriptor */
+#define SHM_EAGER 4096 /* up to this size the sender copies into the connection's slot */
+#define SHM_SEG_EAGER (UINT32_MAX - 1)
+
+/* One cache line: the receiver polls `ready` (sequence + 1 once the slot is written), so a
+ * small message costs the receiver a single cache-line transfer, and its sender's request
+ * completes at once (the data is already copied). */
 struct shm_desc {
+	_Atomic uint64_t ready;
 	uint32_t tag;
-	uint32_t seg; /* sender's segment number */
+	uint32_t seg; /* sender's segment number; UINT32_MAX: inline or empty */
 	uint64_t off;
 	uint64_t size;
-};
+	unsigned char data[SHM_INLINE];
+} __attribute__((aligned(64)));
 
 /* Lives in shared memory; created by the receiver (listen), mapped by the sender (connect). */
 struct shm_ctrl {
@@ -54,9 +63,11 @@ struct shm_ctrl {
 	_Atomic uint32_t connected;
 	int32_t recv_pid, recv_rank;
 	int32_t send_pid, send_rank;
-	_Alignas(64) _Atomic uint64_t head; /* descriptors published by the sender */
 	_Alignas(64) _Atomic uint64_t tail; /* messages released by the receiver */
 	_Alignas(64) struct shm_desc ring[SHM_FIFO];
+	/* Eager slots: a small message is copied here by the sender, whose request then
+	 * completes at once, instead of waiting a round trip for the receiver's release. */
+	_Alignas(64) unsigned char eager[SHM_FIFO][SHM_EAGER];
 };
 
 struct shm_bell {
@@ -106,6 +117,7 @@ struct shm_req {
 	size_t size;
 	uint32_t tag;
 	bool posted;
+	bool inline_done; /* send: the data went inside the descriptor */
 };
 
 struct shm_conn {
@@ -121,6 +133,7 @@ struct shm_conn {
 	uint64_t peeked; /* messages handed out by recv_direct */
 	/* sender side */
 	uint64_t sent;
+	uint64_t tail_seen; /* last value of ctrl->tail read (saves a cache miss per send) */
 	struct shm_req reqs[SHM_FIFO]; /* request slots, indexed by seq % SHM_FIFO */
 	uint64_t last_check_ns;
 };
@@ -529,8 +542,11 @@ static int shm_post_send(struct ibc_tp_send *sc, const void *data, size_t size, 
 	struct shm_req *r;
 	uint64_t seq = conn->sent;
 
-	if (seq - atomic_load_explicit(&ctrl->tail, memory_order_acquire) >= SHM_FIFO)
-		return -EAGAIN;
+	if (seq - conn->tail_seen >= SHM_FIFO) {
+		conn->tail_seen = atomic_load_explicit(&ctrl->tail, memory_order_acquire);
+		if (seq - conn->tail_seen >= SHM_FIFO)
+			return -EAGAIN;
+	}
 	r = &conn->reqs[seq % SHM_FIFO];
 	if (r->posted) /* previous occupant not yet tested to completion */
 		return -EAGAIN;
@@ -539,7 +555,14 @@ static int shm_post_send(struct ibc_tp_send *sc, const void *data, size_t size, 
 	d->size = size;
 	d->seg = UINT32_MAX;
 	d->off = 0;
-	if (size) {
+	r->inline_done = size <= SHM_EAGER;
+	if (size <= SHM_INLINE) {
+		if (size)
+			memcpy(d->data, data, size);
+	} else if (size <= SHM_EAGER) {
+		memcpy(ctrl->eager[seq % SHM_FIFO], data, size);
+		d->seg = SHM_SEG_EAGER;
+	} else {
 		struct shm_seg *s;
 
 		if (!mr || mr->seg < 0)
@@ -561,7 +584,7 @@ static int shm_post_send(struct ibc_tp_send *sc, const void *data, size_t size, 
 	r->size = size;
 	r->posted = true;
 	conn->sent = seq + 1;
-	atomic_store_explicit(&ctrl->head, seq + 1, memory_order_release);
+	atomic_store_explicit(&d->ready, seq + 1, memory_order_release);
 	bell_ring(conn->peer_bell);
 	*out = (struct ibc_tp_req *)r;
 	return 0;
@@ -602,6 +625,14 @@ static int desc_ptr(struct shm_conn *conn, const struct shm_desc *d, const void 
 		*p = NULL;
 		return 0;
 	}
+	if (d->size <= SHM_INLINE) {
+		*p = d->data;
+		return 0;
+	}
+	if (d->seg == SHM_SEG_EAGER) {
+		*p = conn->ctrl->eager[d - conn->ctrl->ring];
+		return 0;
+	}
 	rc = peer_map(conn->ctx, conn->peer_rank, d->seg, 0, &base, &len);
 	if (rc)
 		return rc;
@@ -616,14 +647,16 @@ static int desc_ptr(struct shm_conn *conn, const struct shm_desc *d, const void 
 static int recv_progress(struct shm_conn *conn)
 {
 	struct shm_ctrl *ctrl = conn->ctrl;
-	uint64_t head = atomic_load_explicit(&ctrl->head, memory_order_acquire);
 
-	while (conn->consumed < conn->posted && conn->consumed < head) {
+	while (conn->consumed < conn->posted) {
 		struct shm_req *r = &conn->reqs[conn->consumed % SHM_FIFO];
 		const struct shm_desc *d = &ctrl->ring[conn->consumed % SHM_FIFO];
 		const void *src;
 		int rc;
 
+		if (atomic_load_explicit(&((struct shm_desc *)d)->ready, memory_order_acquire) !=
+		    conn->consumed + 1)
+			break;
 		if (d->tag != r->tag)
 			return shm_fail(conn->ctx, -EPROTO,
 					"tag mismatch from rank %d: expected %u, got %u",
@@ -654,7 +687,8 @@ static int shm_test(struct ibc_tp_req *req, int *done, size_t *size)
 
 	*done = 0;
 	if (r->is_send) {
-		if (atomic_load_explicit(&conn->ctrl->tail, memory_order_acquire) > r->seq) {
+		if (r->inline_done ||
+		    atomic_load_explicit(&conn->ctrl->tail, memory_order_acquire) > r->seq) {
 			*done = 1;
 			if (size)
 				*size = r->size;
@@ -688,11 +722,12 @@ static int shm_recv_direct(struct ibc_tp_recv *rc_, uint32_t tag, const void **d
 
 	if (conn->peeked - conn->consumed >= SHM_FIFO)
 		return shm_fail(conn->ctx, -ENOBUFS, "too many unreleased direct receives");
-	if (atomic_load_explicit(&ctrl->head, memory_order_acquire) <= conn->peeked) {
+	d = &ctrl->ring[conn->peeked % SHM_FIFO];
+	if (atomic_load_explicit(&((struct shm_desc *)d)->ready, memory_order_acquire) !=
+	    conn->peeked + 1) {
 		rc = check_peer(conn);
 		return rc ? rc : -EAGAIN;
 	}
-	d = &ctrl->ring[conn->peeked % SHM_FIFO];
 	if (d->tag != tag)
 		return shm_fail(conn->ctx, -EPROTO, "tag mismatch from rank %d: expected %u, got %u",
 				conn->peer_rank, tag, d->tag);
