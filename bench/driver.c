@@ -1000,25 +1000,10 @@ static int run_allreduce(struct drv *d)
 						rc = measure(d, o->algo[ai], dt, o->op[oi], count, pl,
 							     rec);
 						rec->rc = rc;
+						if (!rc)
+							rc = gather_rec(d, rec, reclen, &all);
 						if (rc) {
 							/* this rank cannot go on; rank 0 records it */
-							int e = report_failure(d, rc);
-
-							if (d->rank == 0) {
-								row = (struct row){
-									"allreduce",
-									ibc_algo_name(o->algo[ai]),
-									dt, o->op[oi], pl, bytes, count,
-									NULL, 0, 0, 0, "", status_of(rc),
-									auto_channels(d, bytes)
-								};
-								write_row(d, &row);
-							}
-							free(rec);
-							return e;
-						}
-						rc = gather_rec(d, rec, reclen, &all);
-						if (rc) {
 							int e = report_failure(d, rc);
 
 							if (d->rank == 0) {

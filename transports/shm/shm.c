@@ -208,7 +208,7 @@ static int map_named(struct shm_ctx *c, const char *name, size_t len, bool creat
 		if (!len)
 			len = (size_t)st.st_size;
 	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED) {
 		if (create)
@@ -256,7 +256,7 @@ static int peer_map(struct shm_ctx *c, int rank, uint32_t id, size_t minlen, voi
 		close(fd);
 		return shm_fail(c, -EPROTO, "rank %d's segment %s is too small", rank, name);
 	}
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return shm_fail(c, -errno, "mmap of rank %d's %s: %s", rank, name, strerror(errno));
