@@ -667,11 +667,15 @@ static int root_rendezvous(struct ibc_boot *b, const char *job_id)
 	size_t tlen = sizeof(th) + (size_t)b->nranks * sizeof(struct boot_peer);
 	char *table = NULL;
 	bool *seen = calloc((size_t)b->nranks, sizeof(bool));
+	bool *heard = calloc((size_t)b->nranks, sizeof(bool)); /* sent a hello, even a bad one */
 	int got = 1, i, rc = 0;
 	uint64_t deadline = ibc_now_ns() + (uint64_t)b->timeout_ms * 1000000ull;
 
-	if (!seen)
+	if (!seen || !heard) {
+		free(seen);
+		free(heard);
 		return -ENOMEM;
+	}
 	b->peers = calloc((size_t)b->nranks, sizeof(*b->peers));
 	table = malloc(tlen);
 	if (!b->peers || !table) {
@@ -704,6 +708,8 @@ static int root_rendezvous(struct ibc_boot *b, const char *job_id)
 		}
 		memcpy(&p, m->data, sizeof(p));
 		free(m);
+		if (p.rank > 0 && p.rank < b->nranks)
+			heard[p.rank] = true;
 		if (p.nranks != b->nranks) {
 			th.status = -EINVAL;
 			snprintf(th.msg, sizeof(th.msg),
@@ -747,8 +753,9 @@ static int root_rendezvous(struct ibc_boot *b, const char *job_id)
 	snprintf(th.job_id, sizeof(th.job_id), "%s", job_id);
 	memcpy(table, &th, sizeof(th));
 	memcpy(table + sizeof(th), b->peers, (size_t)b->nranks * sizeof(struct boot_peer));
+	/* everyone who said hello learns the outcome, also the rank whose hello was refused */
 	for (i = 1; i < b->nranks; i++)
-		if (seen[i])
+		if (seen[i] || heard[i])
 			ibc_boot_send(b, i, TAG_TABLE, table, tlen);
 	if (th.status) {
 		if (!rc)
@@ -759,6 +766,7 @@ static int root_rendezvous(struct ibc_boot *b, const char *job_id)
 out:
 	free(table);
 	free(seen);
+	free(heard);
 	return rc;
 }
 

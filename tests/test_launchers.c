@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_launchers.c - ranks started by other launchers: environments as Open MPI's mpirun,
+ * Slurm's srun and PMI set them (each rank a separate process with only the environment to go
+ * on), Slurm's node list as the rendezvous, sizes that disagree (an error, never independent
+ * one-rank jobs), a hung rank (SIGSTOP: the others time out naming whom they waited for), and
+ * a real `mpirun` with `--algo mpi` when Open MPI is installed.
+ */
+#include "csv.h"
+#include "runcmd.h"
+#include "tap.h"
+
+#include <stdio.h>
+#include <sys/stat.h>
+
+static const char *bin;
+static char tmp[256];
+
+struct proc {
+	pid_t pid;
+	char log[320];
+};
+
+/* Start `ibcoll allreduce ...` with extra environment entries (NULL-terminated). */
+static void start(struct proc *p, char *const env[], const char *out, const char *extra)
+{
+	char cmd[2048];
+	size_t n = 0;
+	int i;
+
+	for (i = 0; env[i]; i++)
+		n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, "%s ", env[i]);
+	snprintf(cmd + n, sizeof(cmd) - n,
+		 "exec %s allreduce -b 4 -e 64K -f 16 -n 2 -w 1 --timeout 10 --out %s %s >%s 2>&1",
+		 bin, out, extra ? extra : "", p->log);
+	p->pid = fork();
+	if (p->pid == 0) {
+		/* a clean slate: no ibcoll or launcher variables from ctest's environment */
+		unsetenv("IBCOLL_RANK");
+		unsetenv("IBCOLL_NRANKS");
+		unsetenv("IBCOLL_ROOT");
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+}
+
+static int finish(struct proc *p, double limit)
+{
+	double t0 = rc_now();
+	int st;
+
+	while (rc_now() - t0 < limit) {
+		pid_t w = waitpid(p->pid, &st, WNOHANG);
+
+		if (w == p->pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(20000);
+	}
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, &st, 0);
+	return -1;
+}
+
+static int log_has(const struct proc *p, const char *needle)
+{
+	static char buf[65536];
+	FILE *f = fopen(p->log, "r");
+	size_t n;
+
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+static int rows_ok(const char *out, int nranks, const char *algo)
+{
+	char path[400], err[256];
+	struct rpt_csv_table *t;
+	int i, bad = 0, hits = 0;
+
+	snprintf(path, sizeof(path), "%s/results.csv", out);
+	if (rpt_csv_read(path, &t, err, sizeof(err)))
+		return 0;
+	for (i = 0; i < t->nrows; i++) {
+		bad |= atoi(t->rows[i][rpt_csv_col(t, "nranks")]) != nranks;
+		bad |= strcmp(t->rows[i][rpt_csv_col(t, "status")], "ok") != 0;
+		hits += !algo || !strcmp(t->rows[i][rpt_csv_col(t, "algo")], algo);
+	}
+	rpt_csv_free(t);
+	return !bad && hits > 0;
+}
+
+static void show(const struct proc *p)
+{
+	char cmd[400];
+
+	snprintf(cmd, sizeof(cmd), "sed 's/^/#   /' %s | tail -20", p->log);
+	if (system(cmd))
+		return;
+}
+
+/* Two ranks whose launcher variables are given per rank. */
+static void pair(const char *what, char *const e0[], char *const e1[], int want, int nranks)
+{
+	struct proc p[2];
+	char out[300];
+	int c0, c1;
+
+	snprintf(out, sizeof(out), "%s/%s", tmp, what);
+	snprintf(p[0].log, sizeof(p[0].log), "%s.0.log", out);
+	snprintf(p[1].log, sizeof(p[1].log), "%s.1.log", out);
+	start(&p[0], e0, out, NULL);
+	start(&p[1], e1, out, NULL);
+	c0 = finish(&p[0], 60);
+	c1 = finish(&p[1], 60);
+	if (!ok(c0 == want && c1 == want, "%s: both ranks exit %d (got %d, %d)", what, want, c0,
+		c1)) {
+		show(&p[0]);
+		show(&p[1]);
+	}
+	if (want == 0)
+		ok(rows_ok(out, nranks, NULL), "%s: results.csv has %d-rank rows, all ok", what,
+		   nranks);
+}
+
+int main(void)
+{
+	char root[64], port_s[16], nl[64], jobid[32];
+	int port = 20000 + (int)(getpid() % 20000);
+
+	bin = getenv("IBCOLL_BIN");
+	if (!bin)
+		return tap_skip_all("IBCOLL_BIN not set (run through ctest)");
+	snprintf(tmp, sizeof(tmp), "/tmp/ibcoll-test-launchers-%d", (int)getpid());
+	mkdir(tmp, 0755);
+	snprintf(root, sizeof(root), "IBCOLL_ROOT=127.0.0.1:%d", port);
+	snprintf(port_s, sizeof(port_s), "%d", port + 1);
+
+	{ /* Open MPI's environment */
+		char *e0[] = { "OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=2", root, NULL };
+		char *e1[] = { "OMPI_COMM_WORLD_RANK=1", "OMPI_COMM_WORLD_SIZE=2", root, NULL };
+
+		pair("ompi-env", e0, e1, 0, 2);
+	}
+	{ /* PMI (MPICH hydra) */
+		char r2[64];
+		char *e0[] = { "PMI_RANK=0", "PMI_SIZE=2", r2, NULL };
+		char *e1[] = { "PMI_RANK=1", "PMI_SIZE=2", r2, NULL };
+
+		snprintf(r2, sizeof(r2), "IBCOLL_ROOT=127.0.0.1:%d", port + 2);
+		pair("pmi-env", e0, e1, 0, 2);
+	}
+	{ /* Slurm without IBCOLL_ROOT: the first host of the node list, a port from the job id */
+		char *e0[] = { "SLURM_PROCID=0", "SLURM_NTASKS=2", jobid, nl, NULL };
+		char *e1[] = { "SLURM_PROCID=1", "SLURM_NTASKS=2", jobid, nl, NULL };
+
+		snprintf(jobid, sizeof(jobid), "SLURM_JOB_ID=%d", (int)getpid());
+		snprintf(nl, sizeof(nl), "SLURM_JOB_NODELIST=localhost");
+		pair("slurm-env", e0, e1, 0, 2);
+	}
+	{ /* sizes that disagree: an error at the rendezvous, exit 2 or 3, never two jobs */
+		char r3[64];
+		char *e0[] = { "OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=2", r3, NULL };
+		char *e1[] = { "OMPI_COMM_WORLD_RANK=1", "OMPI_COMM_WORLD_SIZE=3", r3, NULL };
+		struct proc p[2];
+		char out[300];
+		int c0, c1;
+
+		snprintf(r3, sizeof(r3), "IBCOLL_ROOT=127.0.0.1:%d", port + 3);
+		snprintf(out, sizeof(out), "%s/mismatch", tmp);
+		snprintf(p[0].log, sizeof(p[0].log), "%s.0.log", out);
+		snprintf(p[1].log, sizeof(p[1].log), "%s.1.log", out);
+		start(&p[0], e0, out, NULL);
+		start(&p[1], e1, out, NULL);
+		c0 = finish(&p[0], 60);
+		c1 = finish(&p[1], 60);
+		ok(c0 == 3 && c1 == 3, "mismatched sizes: both ranks fail with exit 3 (%d, %d)", c0,
+		   c1);
+		ok(log_has(&p[0], "inconsistent job size") && log_has(&p[1], "inconsistent job size"),
+		   "mismatched sizes: both say 'inconsistent job size'");
+		if (!log_has(&p[0], "inconsistent job size"))
+			show(&p[0]);
+		ok(access(out, F_OK) != 0, "mismatched sizes: no report written");
+	}
+	{ /* launcher variables without a rendezvous address */
+		char *e0[] = { "OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=2", NULL };
+		struct proc p;
+		char out[300];
+		int c;
+
+		snprintf(out, sizeof(out), "%s/noroot", tmp);
+		snprintf(p.log, sizeof(p.log), "%s.log", out);
+		start(&p, e0, out, NULL);
+		c = finish(&p, 30);
+		ok(c == 2 && log_has(&p, "IBCOLL_ROOT"), "no IBCOLL_ROOT under mpirun: exit 2 naming it");
+	}
+	{ /* a hung rank: rank 1 stopped; rank 0 times out naming whom it waited for */
+		char r4[64];
+		char *e0[] = { "OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=2", r4, NULL };
+		char *e1[] = { "OMPI_COMM_WORLD_RANK=1", "OMPI_COMM_WORLD_SIZE=2", r4, NULL };
+		struct proc p[2];
+		char out[300];
+		double t0;
+		int c0;
+
+		snprintf(r4, sizeof(r4), "IBCOLL_ROOT=127.0.0.1:%d", port + 4);
+		snprintf(out, sizeof(out), "%s/hung", tmp);
+		snprintf(p[0].log, sizeof(p[0].log), "%s.0.log", out);
+		snprintf(p[1].log, sizeof(p[1].log), "%s.1.log", out);
+		start(&p[0], e0, out, "-b 16M -e 16M -n 100000 --timeout 3");
+		start(&p[1], e1, out, "-b 16M -e 16M -n 100000 --timeout 3");
+		sleep(2); /* past the rendezvous, inside the timed loop */
+		kill(p[1].pid, SIGSTOP);
+		t0 = rc_now();
+		c0 = finish(&p[0], 30);
+		ok(c0 == 3, "hung peer: rank 0 exits 3 (%d) after %.1f s", c0, rc_now() - t0);
+		ok(rc_now() - t0 < 3 + 5, "hung peer: within the 3 s timeout (+ slack)");
+		if (!ok(log_has(&p[0], "timed out") && log_has(&p[0], "rank 1"),
+			"hung peer: the message says it timed out and names rank 1"))
+			show(&p[0]);
+		kill(p[1].pid, SIGKILL);
+		finish(&p[1], 5);
+	}
+	{ /* the real mpirun, and --algo mpi through the same driver */
+		struct cmd_result *r = malloc(sizeof(*r));
+		char out[300], rootv[64], bind[8] = "none";
+		char *argv[] = { "/usr/bin/mpirun", "--allow-run-as-root", "--oversubscribe",
+				 "--bind-to", bind, "-np", "2", "-x", rootv, (char *)bin,
+				 "allreduce", "--algo", "mpi,ring", "-b", "8", "-e", "64K", "-f", "32",
+				 "-n", "2", "-w", "1", "--timeout", "20", "--out", out, NULL };
+		char *env[] = { "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", NULL };
+		struct cmd_result *h = malloc(sizeof(*h));
+		char *hv[] = { (char *)bin, "allreduce", "--help", NULL };
+
+		run_cmd(hv, NULL, 10, NULL, NULL, h);
+		if (access("/usr/bin/mpirun", X_OK) != 0) {
+			tap_skip(2, "Open MPI's mpirun is not installed");
+		} else if (!strstr(h->out, "ring,tree,mpi")) {
+			tap_skip(2, "this ibcoll was built without MPI");
+		} else {
+			snprintf(out, sizeof(out), "%s/mpirun", tmp);
+			snprintf(rootv, sizeof(rootv), "IBCOLL_ROOT=127.0.0.1:%d", port + 5);
+			run_cmd(argv, env, 120, NULL, NULL, r);
+			is_int(r->code, 0, "mpirun -np 2 ibcoll allreduce --algo mpi,ring");
+			if (r->code)
+				diag("stderr: %.2000s\n# stdout: %.1000s", r->err, r->out);
+			ok(rows_ok(out, 2, "mpi") && rows_ok(out, 2, "ring"),
+			   "MPI_Allreduce rows (algo mpi) beside ring rows, 2 ranks, all ok");
+		}
+		free(h);
+		free(r);
+	}
+	return tap_done();
+}
