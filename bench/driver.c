@@ -80,6 +80,7 @@ struct drv {
 	struct rpt_csv_writer *csv; /* rank 0 only, owned */
 	double bw_sum;
 	int bw_n;
+	bool progress; /* rank 0 with stderr on a terminal: a progress line */
 	size_t wrong_total;
 	int mpi_ok;
 };
@@ -997,6 +998,14 @@ static int run_allreduce(struct drv *d)
 						if (!o->place[pl])
 							continue;
 						memset(rec, 0, reclen);
+						if (d->progress)
+							fprintf(stderr,
+								"\r\033[K[%s %s %s %s, %llu B]",
+								ibc_algo_name(o->algo[ai]),
+								ibc_dtype_name(dt),
+								ibc_op_name(o->op[oi]),
+								pl ? "in-place" : "out-of-place",
+								(unsigned long long)bytes);
 						rc = measure(d, o->algo[ai], dt, o->op[oi], count, pl,
 							     rec);
 						rec->rc = rc;
@@ -1108,6 +1117,8 @@ static int run_allreduce(struct drv *d)
 					}
 				}
 	free(rec);
+	if (d->progress)
+		fprintf(stderr, "\r\033[K");
 	if (d->rank == 0) {
 		printf("# Out of bounds values : %zu %s\n", d->wrong_total,
 		       d->wrong_total ? "FAILED" : "OK");
@@ -1442,6 +1453,7 @@ static int rank_main(const struct ibc_rank_ctx *rc_, void *arg)
 	}
 	d.rank = ibc_boot_rank(d.boot);
 	d.nranks = ibc_boot_nranks(d.boot);
+	d.progress = d.rank == 0 && isatty(STDERR_FILENO);
 	d.nnodes = ibc_boot_nnodes(d.boot);
 	/* rank 0's run id, start time and report directory hold for everyone */
 	{
