@@ -96,6 +96,7 @@ struct shm_ctx {
 	struct shm_bell *bell; /* owned mapping of our doorbell */
 	char bell_name[SHM_NAME_MAX];
 	uint32_t next_seg, next_conn;
+	size_t eager_max; /* messages up to this size go through eager slots */
 	struct shm_seg *segs; /* owned array */
 	int nsegs, capsegs;
 	struct shm_peer_map *maps; /* owned array */
@@ -292,6 +293,9 @@ static int shm_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 		return -ENOMEM;
 	c->cfg = *cfg;
 	snprintf(c->job, sizeof(c->job), "%s", cfg->job_id ? cfg->job_id : "nojob");
+	c->eager_max = SHM_EAGER;
+	if (getenv("IBCOLL_SHM_EAGER"))
+		c->eager_max = IBC_MIN((size_t)atol(getenv("IBCOLL_SHM_EAGER")), (size_t)SHM_EAGER);
 	seg_name(c, cfg->rank, "bell", 0, c->bell_name);
 	rc = map_named(c, c->bell_name, sizeof(struct shm_bell), true, (void **)&c->bell);
 	if (rc) {
@@ -555,11 +559,11 @@ static int shm_post_send(struct ibc_tp_send *sc, const void *data, size_t size, 
 	d->size = size;
 	d->seg = UINT32_MAX;
 	d->off = 0;
-	r->inline_done = size <= SHM_EAGER;
+	r->inline_done = size <= SHM_INLINE || size <= c->eager_max;
 	if (size <= SHM_INLINE) {
 		if (size)
 			memcpy(d->data, data, size);
-	} else if (size <= SHM_EAGER) {
+	} else if (size <= c->eager_max) {
 		memcpy(ctrl->eager[seq % SHM_FIFO], data, size);
 		d->seg = SHM_SEG_EAGER;
 	} else {
