@@ -167,7 +167,7 @@ int main(void)
 	static const char *const tps[] = { "shm", "tcp" };
 	int ti, ai, ni;
 
-	tap_plan(1 + 2 * 2 * 6 + 2);
+	tap_plan(1 + 2 * 2 * 6 + 2 + 2);
 	tree_shapes();
 	for (ti = 0; ti < 2; ti++)
 		for (ai = 0; ai < 2; ai++)
@@ -187,6 +187,15 @@ int main(void)
 
 		is_int(ibc_launch_local(3, rank_fn, &t, 10000), 0,
 		       "shm without direct reads, %s, 3 ranks", ai ? "tree" : "ring");
+	}
+	/* no eager slots: every message above 32 bytes goes single copy from the sender */
+	unsetenv("IBCOLL_NO_DIRECT");
+	setenv("IBCOLL_SHM_EAGER", "0", 1);
+	for (ai = 0; ai < 2; ai++) {
+		struct tcase t = { "shm", (enum ibc_algo)ai, 2, 4096 };
+
+		is_int(ibc_launch_local(3, rank_fn, &t, 10000), 0,
+		       "shm without eager slots, %s, 3 ranks", ai ? "tree" : "ring");
 	}
 	return tap_done();
 }
