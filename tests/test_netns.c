@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#define NS_A "ibct-a"
-#define NS_B "ibct-b"
+/* Names carry the test's pid so concurrent runs (ctest -j, two checkouts) do not collide. */
+static char NS_A[32], NS_B[32], VA[16], VB[16];
 #define IP_A "10.213.7.1"
 #define IP_B "10.213.7.2"
 
@@ -26,21 +26,28 @@ static int sh(const char *cmd)
 
 static void teardown(void)
 {
-	sh("ip netns del " NS_A " 2>/dev/null; ip netns del " NS_B " 2>/dev/null");
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
+		 NS_A, NS_B);
+	sh(cmd);
 }
 
 static int setup(void)
 {
+	char cmd[1024];
+
 	teardown();
-	return sh("set -e; ip netns add " NS_A "; ip netns add " NS_B ";"
-		  "ip link add ibct-va type veth peer name ibct-vb;"
-		  "ip link set ibct-va netns " NS_A "; ip link set ibct-vb netns " NS_B ";"
-		  "ip -n " NS_A " addr add " IP_A "/24 dev ibct-va;"
-		  "ip -n " NS_B " addr add " IP_B "/24 dev ibct-vb;"
-		  "ip -n " NS_A " link set ibct-va up; ip -n " NS_B " link set ibct-vb up;"
-		  "ip -n " NS_A " link set lo up; ip -n " NS_B " link set lo up") == 0
-		       ? 0
-		       : -1;
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; ip netns add %1$s; ip netns add %2$s;"
+		 "ip link add %3$s type veth peer name %4$s;"
+		 "ip link set %3$s netns %1$s; ip link set %4$s netns %2$s;"
+		 "ip -n %1$s addr add " IP_A "/24 dev %3$s;"
+		 "ip -n %2$s addr add " IP_B "/24 dev %4$s;"
+		 "ip -n %1$s link set %3$s up; ip -n %2$s link set %4$s up;"
+		 "ip -n %1$s link set lo up; ip -n %2$s link set lo up",
+		 NS_A, NS_B, VA, VB);
+	return sh(cmd) == 0 ? 0 : -1;
 }
 
 struct job {
@@ -115,6 +122,10 @@ int main(void)
 
 	if (!bin)
 		return tap_skip_all("IBCOLL_BIN not set (run through ctest)");
+	snprintf(NS_A, sizeof(NS_A), "ibct-a-%d", (int)getpid());
+	snprintf(NS_B, sizeof(NS_B), "ibct-b-%d", (int)getpid());
+	snprintf(VA, sizeof(VA), "ibva%d", (int)(getpid() % 100000));
+	snprintf(VB, sizeof(VB), "ibvb%d", (int)(getpid() % 100000));
 	if (geteuid() != 0)
 		return tap_skip_all("network namespaces need root");
 	if (sh("command -v ip >/dev/null && command -v unshare >/dev/null") != 0)
@@ -124,9 +135,15 @@ int main(void)
 		return tap_skip_all("cannot create network namespaces with a veth pair here");
 	}
 	tap_plan(5);
-	ok(sh("ip -n " NS_A " -4 addr show ibct-va | grep -q " IP_A " && ip -n " NS_B
-	      " -4 addr show ibct-vb | grep -q " IP_B) == 0,
-	   "namespaces " NS_A " (" IP_A ") and " NS_B " (" IP_B ") are up");
+	{
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd),
+			 "ip -n %s -4 addr show %s | grep -q " IP_A " && ip -n %s -4 addr show %s "
+			 "| grep -q " IP_B,
+			 NS_A, VA, NS_B, VB);
+		ok(sh(cmd) == 0, "namespaces %s (" IP_A ") and %s (" IP_B ") are up", NS_A, NS_B);
+	}
 	run_algo(bin, "ring");
 	run_algo(bin, "tree");
 	teardown();
