@@ -666,8 +666,9 @@ static int write_row(struct drv *d, const struct row *r)
 		N("%.3f", r->st->p50);
 		N("%.3f", r->st->p99);
 		N("%.3f", r->st->max);
-		N("%.6f", r->algbw);
-		N("%.6f", r->busbw);
+		/* plain decimals with enough digits that a 1-byte message is not a zero */
+		N(r->algbw >= 1e-3 ? "%.6f" : "%.12f", r->algbw);
+		N(r->busbw >= 1e-3 ? "%.6f" : "%.12f", r->busbw);
 		N("%llu", (unsigned long long)r->wrong);
 		snprintf(wr, sizeof(wr), "%s", r->wrong_ranks);
 		S(wr);
