@@ -16,6 +16,8 @@
 
 #define BOOT_MAGIC 0x69624253u /* "ibBS" */
 #define BOOT_SLICE_MS 100
+#define IBC_SLURM_PORT_BASE 20000
+#define IBC_SLURM_PORT_SPAN 12768
 
 enum {
 	TAG_HELLO = 1u << 24,
@@ -199,8 +201,10 @@ int ibc_boot_env_detect(struct ibc_boot_env *e)
 				    nl ? nl : "");
 			return -EINVAL;
 		}
+		/* same on every rank without talking; below Linux's ephemeral range (32768+) so
+		 * no outgoing connection holds it */
 		snprintf(e->root, sizeof(e->root), "%s:%ld", host,
-			 20000 + (job * 7 + step) % 20000);
+			 IBC_SLURM_PORT_BASE + (job * 7 + step) % IBC_SLURM_PORT_SPAN);
 	} else if (e->nranks > 1) {
 		ibc_err_set("%d ranks were launched (%s) but no rendezvous address is known: set "
 			    "IBCOLL_ROOT=host:port to a host and free port of rank 0 (e.g. mpirun "

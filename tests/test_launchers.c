@@ -10,7 +10,10 @@
 #include "runcmd.h"
 #include "tap.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 static const char *bin;
@@ -93,6 +96,33 @@ static int rows_ok(const char *out, int nranks, const char *algo)
 	return !bad && hits > 0;
 }
 
+/* A TCP port nobody listens on right now (bound, then released). */
+static int free_port(int lo, int hi)
+{
+	int p;
+
+	for (p = lo; p < hi; p++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
+		int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1, rc;
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+		if (rc == 0)
+			return p;
+	}
+	return -1;
+}
+
+static const char *root_env(char *buf, size_t len)
+{
+	int lo = 20000 + (int)(getpid() % 10000);
+
+	snprintf(buf, len, "IBCOLL_ROOT=127.0.0.1:%d", free_port(lo, lo + 2000));
+	return buf;
+}
+
 static void show(const struct proc *p)
 {
 	char cmd[400];
@@ -128,16 +158,15 @@ static void pair(const char *what, char *const e0[], char *const e1[], int want,
 
 int main(void)
 {
-	char root[64], port_s[16], nl[64], jobid[32];
-	int port = 20000 + (int)(getpid() % 20000);
+	char root[64], nl[64], jobid[32];
+	long job;
 
 	bin = getenv("IBCOLL_BIN");
 	if (!bin)
 		return tap_skip_all("IBCOLL_BIN not set (run through ctest)");
 	snprintf(tmp, sizeof(tmp), "/tmp/ibcoll-test-launchers-%d", (int)getpid());
 	mkdir(tmp, 0755);
-	snprintf(root, sizeof(root), "IBCOLL_ROOT=127.0.0.1:%d", port);
-	snprintf(port_s, sizeof(port_s), "%d", port + 1);
+	root_env(root, sizeof(root));
 
 	{ /* Open MPI's environment */
 		char *e0[] = { "OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=2", root, NULL };
@@ -150,14 +179,18 @@ int main(void)
 		char *e0[] = { "PMI_RANK=0", "PMI_SIZE=2", r2, NULL };
 		char *e1[] = { "PMI_RANK=1", "PMI_SIZE=2", r2, NULL };
 
-		snprintf(r2, sizeof(r2), "IBCOLL_ROOT=127.0.0.1:%d", port + 2);
+		root_env(r2, sizeof(r2));
 		pair("pmi-env", e0, e1, 0, 2);
 	}
 	{ /* Slurm without IBCOLL_ROOT: the first host of the node list, a port from the job id */
 		char *e0[] = { "SLURM_PROCID=0", "SLURM_NTASKS=2", jobid, nl, NULL };
 		char *e1[] = { "SLURM_PROCID=1", "SLURM_NTASKS=2", jobid, nl, NULL };
 
-		snprintf(jobid, sizeof(jobid), "SLURM_JOB_ID=%d", (int)getpid());
+		/* a job id whose derived port (20000 + (7 job) mod 12768, step 0) is free */
+		for (job = getpid(); job < getpid() + 1000; job++)
+			if (free_port(20000 + (int)(job * 7 % 12768), 20001 + (int)(job * 7 % 12768)) > 0)
+				break;
+		snprintf(jobid, sizeof(jobid), "SLURM_JOB_ID=%ld", job);
 		snprintf(nl, sizeof(nl), "SLURM_JOB_NODELIST=localhost");
 		pair("slurm-env", e0, e1, 0, 2);
 	}
@@ -169,7 +202,7 @@ int main(void)
 		char out[300];
 		int c0, c1;
 
-		snprintf(r3, sizeof(r3), "IBCOLL_ROOT=127.0.0.1:%d", port + 3);
+		root_env(r3, sizeof(r3));
 		snprintf(out, sizeof(out), "%s/mismatch", tmp);
 		snprintf(p[0].log, sizeof(p[0].log), "%s.0.log", out);
 		snprintf(p[1].log, sizeof(p[1].log), "%s.1.log", out);
@@ -206,7 +239,7 @@ int main(void)
 		double t0;
 		int c0;
 
-		snprintf(r4, sizeof(r4), "IBCOLL_ROOT=127.0.0.1:%d", port + 4);
+		root_env(r4, sizeof(r4));
 		snprintf(out, sizeof(out), "%s/hung", tmp);
 		snprintf(p[0].log, sizeof(p[0].log), "%s.0.log", out);
 		snprintf(p[1].log, sizeof(p[1].log), "%s.1.log", out);
@@ -242,7 +275,7 @@ int main(void)
 			tap_skip(2, "this ibcoll was built without MPI");
 		} else {
 			snprintf(out, sizeof(out), "%s/mpirun", tmp);
-			snprintf(rootv, sizeof(rootv), "IBCOLL_ROOT=127.0.0.1:%d", port + 5);
+			root_env(rootv, sizeof(rootv));
 			run_cmd(argv, env, 120, NULL, NULL, r);
 			is_int(r->code, 0, "mpirun -np 2 ibcoll allreduce --algo mpi,ring");
 			if (r->code)
