@@ -8,7 +8,7 @@
 #define STREAM_RING(c) (0x100 + (c))
 #define STREAM_TREE(t, c, down) (0x200 + ((t)*IBC_MAX_CHANNELS + (c)) * 2 + (down))
 
-static const char *const algo_names[IBC_ALGO_COUNT] = { "ring", "tree", "mpi" };
+static const char *const algo_names[IBC_ALGO_COUNT] = { "ring", "tree", "mpi", "rd" };
 
 const char *ibc_algo_name(enum ibc_algo a)
 {
@@ -323,6 +323,122 @@ static int tree_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct i
 	return rc;
 }
 
+#define STREAM_RD 0x300
+
+/* Recursive doubling. Each exchange: send the current buffer, receive the partner's and
+ * reduce into the scratch buffer, wait until the partner consumed our send (it may read our
+ * buffer in place), then copy the scratch into the output. */
+/* Add one op per chunk of a whole-buffer transfer (messages of at most chunk elements). */
+static int rd_chunks(struct ibc_prog *p, int kind, int link, size_t count, size_t celem,
+		     const char *src, char *dst, struct ibc_tp_mr *mr, size_t es)
+{
+	size_t off, k;
+	int rc = 0;
+
+	if (count == 0)
+		return add(p, 0, kind, link, 0, src, dst, mr);
+	for (off = 0; off < count && !rc; off += k) {
+		k = IBC_MIN(celem, count - off);
+		rc = add(p, 0, kind, link, k, src ? src + off * es : NULL,
+			 dst ? dst + off * es : NULL, mr);
+	}
+	return rc;
+}
+
+static int rd_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc_prog *p)
+{
+	int n = c->nranks, r = c->rank, p2 = 1, rem, newrank, mask, nreq = 0, i, rc, nsteps = 0;
+	size_t es = ibc_dtype_size(a->dt), bytes = a->count * es;
+	size_t celem = IBC_MAX(a->chunk_bytes / es, 1);
+	struct ibc_link_req req[2 * 32 + 2];
+	struct ibc_link **links;
+	int lsend[34], lrecv[34], partner[34];
+	struct ibc_buf *scr;
+	char *in = a->in->ptr, *out = a->out->ptr;
+	const char *cur = in;
+	struct ibc_tp_mr *cur_mr = a->in->mr;
+
+	if (c->device) {
+		ibc_err_set("--algo rd runs on host memory only");
+		return -ENOTSUP;
+	}
+	while (p2 * 2 <= n)
+		p2 *= 2;
+	rem = n - p2;
+	newrank = r < 2 * rem ? (r % 2 ? -1 : r / 2) : r - rem;
+	if (r < 2 * rem) /* the fold partner (r +- 1) */
+		partner[nsteps++] = r % 2 ? r - 1 : r + 1;
+	for (mask = 1; newrank >= 0 && mask < p2; mask <<= 1) {
+		int pn = newrank ^ mask;
+
+		partner[nsteps++] = pn < rem ? pn * 2 : pn + rem;
+	}
+	for (i = 0; i < nsteps; i++) {
+		lsend[i] = nreq;
+		req[nreq++] = (struct ibc_link_req){ partner[i], true, STREAM_RD };
+		lrecv[i] = nreq;
+		req[nreq++] = (struct ibc_link_req){ partner[i], false, STREAM_RD };
+	}
+	links = calloc((size_t)(nreq ? nreq : 1), sizeof(*links));
+	if (!links)
+		return -ENOMEM;
+	rc = ibc_comm_connect(c, req, nreq, links);
+	if (!rc)
+		rc = ibc_comm_scratch(c, bytes ? bytes : 64, &scr);
+	if (!rc)
+		rc = ibc_prog_init(p, 1, NULL, 0, a->dt, a->op, n);
+	if (rc) {
+		free(links);
+		return rc;
+	}
+	rc = ibc_prog_set_links(p, links, nreq);
+	if (rc)
+		return rc;
+	i = 0;
+	if (r < 2 * rem && r % 2) { /* folded: hand the input over, get the result back */
+		rc = rd_chunks(p, IBC_OPK_SEND, lsend[0], a->count, celem, in, NULL, a->in->mr, es);
+		if (!rc)
+			rc = rd_chunks(p, IBC_OPK_RECV_COPY, lrecv[0], a->count, celem, NULL, out,
+				       a->out->mr, es);
+		return rc;
+	}
+	if (r < 2 * rem) { /* take the folded partner's input */
+		rc = rd_chunks(p, IBC_OPK_RECV_REDUCE, lrecv[0], a->count, celem, in, out,
+			       a->out->mr, es);
+		cur = out;
+		cur_mr = a->out->mr;
+		i = 1;
+	}
+	for (; i < nsteps && !rc; i++) {
+		struct ibc_step w = { .kind = IBC_OPK_WAIT_SENDS, .link = lsend[i] };
+		size_t off, k;
+
+		/* per chunk: send ours, reduce the partner's with ours into the scratch */
+		for (off = 0; !rc && (off < a->count || (a->count == 0 && off == 0)); off += k) {
+			k = IBC_MIN(celem, a->count - off);
+			rc = add(p, 0, IBC_OPK_SEND, lsend[i], k, cur + off * es, NULL, cur_mr);
+			if (!rc)
+				rc = add(p, 0, IBC_OPK_RECV_REDUCE, lrecv[i], k, cur + off * es,
+					 (char *)scr->ptr + off * es, scr->mr);
+			if (a->count == 0)
+				break;
+		}
+		/* the partner may read our buffer in place until it has consumed our send */
+		if (!rc)
+			rc = ibc_prog_add(p, 0, &w);
+		if (!rc)
+			rc = add(p, 0, IBC_OPK_COPY, -1, a->count, scr->ptr, out, NULL);
+		cur = out;
+		cur_mr = a->out->mr;
+	}
+	if (!rc)
+		rc = add(p, 0, IBC_OPK_FINISH, -1, a->count, NULL, out, NULL);
+	if (!rc && r < 2 * rem) /* the result back to the folded partner */
+		rc = rd_chunks(p, IBC_OPK_SEND, lsend[0], a->count, celem, out, NULL, a->out->mr,
+			       es);
+	return rc;
+}
+
 int ibc_allreduce_prepare(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc_prog *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -340,6 +456,8 @@ int ibc_allreduce_prepare(struct ibc_comm *c, const struct ibc_coll_args *a, str
 		return ring_prog(c, a, p);
 	case IBC_ALGO_TREE:
 		return tree_prog(c, a, p);
+	case IBC_ALGO_RD:
+		return rd_prog(c, a, p);
 	default:
 		ibc_err_set("algorithm %s is not a program of the engine", ibc_algo_name(a->algo));
 		return -EINVAL;

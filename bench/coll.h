@@ -8,13 +8,17 @@
  * tree: NCCL's double binary tree: two complementary in-order binary trees (a leaf in one is
  *       interior in the other), each carrying half of every channel's data, reduced up and
  *       broadcast down in chunks; up and down run as separate lanes so they overlap.
+ * rd:   recursive doubling, the latency algorithm of MPI libraries: log2(p) exchanges of the
+ *       whole buffer with partner rank ^ 2^k (ranks beyond the largest power of two fold into
+ *       a partner first and get the result last). Not bandwidth-optimal; for small sizes,
+ *       host memory, messages of at most the engine's chunk.
  */
 #ifndef IBC_COLL_H
 #define IBC_COLL_H
 
 #include "comm.h"
 
-enum ibc_algo { IBC_ALGO_RING, IBC_ALGO_TREE, IBC_ALGO_MPI, IBC_ALGO_COUNT };
+enum ibc_algo { IBC_ALGO_RING, IBC_ALGO_TREE, IBC_ALGO_MPI, IBC_ALGO_RD, IBC_ALGO_COUNT };
 const char *ibc_algo_name(enum ibc_algo a);
 int ibc_algo_parse(const char *s, enum ibc_algo *a);
 

@@ -372,10 +372,26 @@ out:
 	return rc;
 }
 
+int ibc_comm_scratch(struct ibc_comm *c, size_t len, struct ibc_buf **b)
+{
+	int rc;
+
+	if (!c->scratch.ptr || c->scratch.len < len) {
+		ibc_comm_free(c, &c->scratch);
+		rc = ibc_comm_alloc(c, len, &c->scratch);
+		if (rc)
+			return rc;
+	}
+	*b = &c->scratch;
+	return 0;
+}
+
 int ibc_comm_fini(struct ibc_comm *c)
 {
 	int i, rc = 0, r;
 
+	r = ibc_comm_free(c, &c->scratch);
+	rc = rc ? rc : r;
 	for (i = 0; i < c->ntmp; i++) {
 		r = ibc_comm_free(c, &c->tmp[i]);
 		rc = rc ? rc : r;
@@ -769,6 +785,9 @@ static int step(struct run *R, struct ibc_lane *ln, const struct ibc_step *op)
 		return 1;
 	case IBC_OPK_WAIT_LANE:
 		return p->lanes[op->lane].pc >= op->pc;
+	case IBC_OPK_WAIT_SENDS:
+		el = &p->eng[op->link];
+		return el->stail == el->shead;
 	case IBC_OPK_FINISH:
 		if (c->device) {
 			rc = c->mem->finish(c->memctx, op->dst, op->count, p->dt, p->op, p->nranks);

@@ -78,6 +78,7 @@ struct ibc_comm {
 	int nlinks, caplinks;
 	struct ibc_buf *tmp; /* owned staging buffers (depth * max_chunk) per recv link */
 	int ntmp, captmp;
+	struct ibc_buf scratch; /* owned: a whole-buffer scratch area for algorithms */
 };
 
 int ibc_comm_init(struct ibc_comm *c, struct ibc_boot *boot, const struct ibc_comm_opts *o);
@@ -89,6 +90,9 @@ int ibc_comm_free(struct ibc_comm *c, struct ibc_buf *b);
 /* A user buffer: device memory (registered with the transport when it takes device memory)
  * when the communicator has a device backend, else ibc_comm_alloc. */
 int ibc_comm_alloc_user(struct ibc_comm *c, size_t len, struct ibc_buf *b);
+/* A scratch buffer of at least len bytes owned by the communicator (host memory the
+ * transport can use); valid until the next call or ibc_comm_fini. */
+int ibc_comm_scratch(struct ibc_comm *c, size_t len, struct ibc_buf **b);
 
 /* Links wanted by this rank: every rank calls ibc_comm_connect collectively (even with n == 0)
  * with its own list; a send link (peer P, stream S) on this rank must match a recv link
@@ -110,6 +114,7 @@ enum ibc_opk {
 	IBC_OPK_WAIT_LANE, /* until lane `lane` has completed `pc` ops */
 	IBC_OPK_FINISH, /* ibc_reduce_finish on dst (avg) */
 	IBC_OPK_COPY, /* dst = src, local */
+	IBC_OPK_WAIT_SENDS, /* until every send posted on `link` has completed */
 };
 
 struct ibc_step {

@@ -113,7 +113,8 @@ static void usage_allreduce(FILE *f)
 		"  -c, --check N          checked iterations per size (default 1; 0 = no check)\n"
 		"  -d, --datatype LIST    %s, or all (default float)\n"
 		"  -o, --op LIST          %s, or all (default sum)\n"
-		"      --algo LIST        ring,tree%s (default ring,tree)\n"
+		"      --algo LIST        ring, tree, rd (recursive doubling, for small sizes)%s\n"
+		"                         (default ring,tree)\n"
 		"      --placement LIST   out,in: out-of-place and/or in-place (default both)\n"
 		"\n"
 		"launch and transport:\n"
@@ -137,7 +138,7 @@ static void usage_allreduce(FILE *f)
 		"      --out DIR          report directory (default ibcoll-results/<time>-<run_id>)\n"
 		"\n"
 		"exit codes: 0 ok, 1 wrong results, 2 usage error, 3 environment or runtime failure\n",
-		ibc_dtype_names(), ibc_op_names(), ibc_mpi_available() ? ",mpi" : "",
+		ibc_dtype_names(), ibc_op_names(), ibc_mpi_available() ? ", mpi" : "",
 #if defined(IBCOLL_HAVE_VERBS_TRANSPORT)
 		", verbs"
 #else
@@ -415,8 +416,8 @@ static int parse_opts(int argc, char **argv, struct drv_opts *o)
 			break;
 		case O_ALGO:
 			rc = parse_list(o, "--algo", optarg, IBC_ALGO_COUNT, one_algo,
-					ibc_mpi_available() ? "ring, tree, mpi"
-							    : "ring, tree (mpi: this build has no MPI)",
+					ibc_mpi_available() ? "ring, tree, rd, mpi"
+							    : "ring, tree, rd (mpi: this build has no MPI)",
 					items, &n);
 			for (c = 0; !rc && c < n; c++)
 				o->algo[c] = (enum ibc_algo)items[c];

@@ -167,7 +167,7 @@ int main(void)
 	static const char *const tps[] = { "shm", "tcp" };
 	int ti, ai, ni;
 
-	tap_plan(1 + 2 * 2 * 6 + 2 + 2);
+	tap_plan(1 + 2 * 2 * 6 + 2 + 2 + 2 * 6);
 	tree_shapes();
 	for (ti = 0; ti < 2; ti++)
 		for (ai = 0; ai < 2; ai++)
@@ -180,6 +180,14 @@ int main(void)
 						"bit-exact", tps[ti], ai ? "tree" : "ring", ns[ni],
 				       t.channels, t.chunk);
 			}
+	/* recursive doubling: powers of two and the fold for the rest */
+	for (ti = 0; ti < 2; ti++)
+		for (ni = 0; ni < 6; ni++) {
+			struct tcase t = { tps[ti], IBC_ALGO_RD, 1, ni % 3 ? 4096 : 1000 };
+
+			is_int(ibc_launch_local(ns[ni], rank_fn, &t, 10000), 0,
+			       "%s rd %d ranks: all dtypes/ops bit-exact", tps[ti], ns[ni]);
+		}
 	/* no direct reads on shm: the staged (post_recv) path */
 	setenv("IBCOLL_NO_DIRECT", "1", 1);
 	for (ai = 0; ai < 2; ai++) {
