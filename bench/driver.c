@@ -905,12 +905,12 @@ static int measure(struct drv *d, enum ibc_algo algo, enum ibc_dtype dt, enum ib
 		}
 		rec->wrong += cr.wrong;
 	}
-	for (i = 0; i < o->warmup; i++) {
-		rc = RUN();
-		if (rc)
-			goto out;
-	}
+	/* The barrier (over the bootstrap's sockets) lets ranks go at moments tens of
+	 * microseconds apart; the warmup iterations that follow align them again, so that skew
+	 * is not timed. */
 	rc = ibc_boot_barrier(d->boot);
+	for (i = 0; i < o->warmup && !rc; i++)
+		rc = RUN();
 	for (i = 0; i < o->iters && !rc; i++) {
 		uint64_t t0 = ibc_now_ns();
 
