@@ -8,5 +8,7 @@ ibc_tap_test(test_netns SOURCES test_netns.c LIBS ibc_reports LABELS netns TIMEO
   ENV "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/data/topo-lsan.supp:print_suppressions=0"
       "ASAN_OPTIONS=fast_unwind_on_malloc=0")
 add_dependencies(test_netns ibcoll)
-ibc_tap_test(test_launchers SOURCES test_launchers.c LIBS ibc_reports LABELS launch TIMEOUT 400)
+ibc_tap_test(test_launchers SOURCES test_launchers.c LIBS ibc_reports LABELS launch TIMEOUT 400
+  ENV "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/data/topo-lsan.supp:print_suppressions=0"
+      "ASAN_OPTIONS=fast_unwind_on_malloc=0")
 add_dependencies(test_launchers ibcoll)
