@@ -688,32 +688,25 @@ int vrb_connect(struct ibc_tp_ctx *ctx, int dev, const void *handle, struct ibc_
 	return 0;
 }
 
+/* Both directions wrap a vrb_conn as their first member: release it and the wrapper. */
+static int vrb_close_conn(struct vrb_conn *c, void *wrapper)
+{
+	struct ibc_tp_ctx *ctx = c->ctx;
+	int rc = vrb_conn_destroy(c);
+
+	ctx->nconns--;
+	free(wrapper);
+	return rc;
+}
+
 int vrb_close_send(struct ibc_tp_send *s)
 {
-	struct ibc_tp_ctx *ctx;
-	int rc;
-
-	if (!s)
-		return 0;
-	ctx = s->c.ctx;
-	rc = vrb_conn_destroy(&s->c);
-	ctx->nconns--;
-	free(s);
-	return rc;
+	return s ? vrb_close_conn(&s->c, s) : 0;
 }
 
 int vrb_close_recv(struct ibc_tp_recv *r)
 {
-	struct ibc_tp_ctx *ctx;
-	int rc;
-
-	if (!r)
-		return 0;
-	ctx = r->c.ctx;
-	rc = vrb_conn_destroy(&r->c);
-	ctx->nconns--;
-	free(r);
-	return rc;
+	return r ? vrb_close_conn(&r->c, r) : 0;
 }
 
 int vrb_conn_close_all_connecting(struct ibc_tp_ctx *ctx)
