@@ -186,7 +186,8 @@ static int lib_loads(const char *path)
 
 static struct run r;
 
-static void allreduce_ok(const char *what, const char *qps, const char *const *env)
+static void allreduce_ok(const char *what, const char *qps, const char *const *env,
+			 const char *mem)
 {
 	const char *dir = outdir();
 	const char *argv[] = {getenv("IBCOLL_BIN"),
@@ -213,6 +214,8 @@ static void allreduce_ok(const char *what, const char *qps, const char *const *e
 			      "1",
 			      "--timeout",
 			      "60",
+			      "--mem",
+			      mem,
 			      "--out",
 			      dir,
 			      NULL};
@@ -248,9 +251,11 @@ int main(void)
 		return tap_skip_all("mkdtemp failed");
 	snprintf(tmpdir, sizeof(tmpdir), "%s", tmpl);
 
-	allreduce_ok("allreduce --np 4 --transport verbs", "1", NULL);
-	allreduce_ok("allreduce --np 4 --qps 3 over 2 devices", "3", two_dev);
-	allreduce_ok("allreduce --np 4 over RoCE", "2", roce);
+	allreduce_ok("allreduce --np 4 --transport verbs", "1", NULL, "host");
+	allreduce_ok("allreduce --np 4 --qps 3 over 2 devices", "3", two_dev, "host");
+	allreduce_ok("allreduce --np 4 over RoCE", "2", roce, "host");
+	/* device memory staged through pinned host slots, as --mem cuda on verbs without GPUDirect */
+	allreduce_ok("allreduce --np 4 --mem hostdev (staged) over verbs", "1", NULL, "hostdev");
 
 	{
 		const char *argv[] = {bin,     "sendrecv", "--np",   "2",  "--transport",
