@@ -902,7 +902,7 @@ static uint64_t ulp_distance(uint64_t a, uint64_t b, size_t bytes)
 	return oa > ob ? (uint64_t)(oa - ob) : (uint64_t)(ob - oa);
 }
 
-static void format_bits(char *out, size_t len, enum ibc_dtype dt, uint64_t b)
+void ibc_dtype_format(char *out, size_t len, enum ibc_dtype dt, uint64_t b)
 {
 	double d;
 
@@ -980,8 +980,8 @@ void ibc_check(const void *buf, size_t count, enum ibc_dtype dt, enum ibc_op op,
 			continue;
 		if (res->wrong++ == 0) {
 			res->first_index = i;
-			format_bits(res->expected, sizeof(res->expected), dt, want);
-			format_bits(res->got, sizeof(res->got), dt, got);
+			ibc_dtype_format(res->expected, sizeof(res->expected), dt, want);
+			ibc_dtype_format(res->got, sizeof(res->got), dt, got);
 		}
 	}
 }

@@ -71,6 +71,10 @@ struct ibc_check_result {
 	char expected[64]; /* expected and got values of that element, printed */
 	char got[64];
 };
+/* Print one element given by its bits (the low ibc_dtype_size(dt) bytes of bits) in the
+ * dtype's natural format, as ibc_check reports expected and got values. */
+void ibc_dtype_format(char *out, size_t len, enum ibc_dtype dt, uint64_t bits);
+
 /* Compare buf (the all-reduce output of count elements) against the exact reference. */
 void ibc_check(const void *buf, size_t count, enum ibc_dtype dt, enum ibc_op op, int nranks,
 	       uint64_t seed, struct ibc_check_result *res);

@@ -823,54 +823,6 @@ static int cu_poison(struct ibc_mem_ctx *ctx, void *buf, size_t count, enum ibc_
 				count, dt, IBC_OP_SUM);
 }
 
-/* dtype.c's format_bits */
-static void cu_format(char *out, size_t len, int dt, uint64_t b)
-{
-	double d;
-	int digits;
-
-	switch (dt) {
-	case IBC_INT8:
-		snprintf(out, len, "%d", (int8_t)b);
-		return;
-	case IBC_UINT8:
-		snprintf(out, len, "%u", (unsigned)(uint8_t)b);
-		return;
-	case IBC_INT32:
-		snprintf(out, len, "%" PRId32, (int32_t)b);
-		return;
-	case IBC_UINT32:
-		snprintf(out, len, "%" PRIu32, (uint32_t)b);
-		return;
-	case IBC_INT64:
-		snprintf(out, len, "%" PRId64, (int64_t)b);
-		return;
-	case IBC_UINT64:
-		snprintf(out, len, "%" PRIu64, b);
-		return;
-	case IBC_HALF:
-		d = vd_half_to_float((uint16_t)b);
-		digits = 5;
-		break;
-	case IBC_BF16:
-		d = vd_bf16_to_float((uint16_t)b);
-		digits = 4;
-		break;
-	case IBC_FLOAT:
-		d = vd_f32_from_bits((uint32_t)b);
-		digits = 9;
-		break;
-	default:
-		d = vd_f64_from_bits(b);
-		digits = 17;
-		break;
-	}
-	if (vd_is_nan_bits(dt, b))
-		snprintf(out, len, "nan(0x%0*" PRIx64 ")", (int)vd_size(dt) * 2, b);
-	else
-		snprintf(out, len, "%.*g", digits, d);
-}
-
 static int cu_check(struct ibc_mem_ctx *ctx, const void *buf, size_t count, enum ibc_dtype dt,
 		    enum ibc_op op, int nranks, uint64_t seed, struct ibc_check_result *res)
 {
@@ -920,8 +872,8 @@ static int cu_check(struct ibc_mem_ctx *ctx, const void *buf, size_t count, enum
 		"cudaStreamSynchronize(element %zu D2H)", res->first_index);
 	vd_init(&v, dt, op, nranks, seed);
 	want = vd_want(&v, vd_rank_key(seed, 0), vd_check_kn(&v), res->first_index);
-	cu_format(res->expected, sizeof(res->expected), dt, want);
-	cu_format(res->got, sizeof(res->got), dt, got);
+	ibc_dtype_format(res->expected, sizeof(res->expected), dt, want);
+	ibc_dtype_format(res->got, sizeof(res->got), dt, got);
 	return 0;
 }
 
