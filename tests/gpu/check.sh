@@ -16,6 +16,7 @@
 #      pinned<->device staging vs one plain pinned copy. test_gpu_mem (TAP) as well.
 #   b. ibcoll allreduce --np 2 and --np 4 --mem cuda over shm (staged through host memory):
 #      exit 0 and wrong = 0 in every row of results.csv.
+#      The same, 2 ranks, over tcp, and over verbs with the software HCA (staged too).
 #   c. the same over --transport gdr with the software HCA (IBCOLL_IBVERBS_LIB), GPU memory
 #      registered by dma-buf where the driver exports it, else through a simulated
 #      nvidia-peermem (IBCOLL_SYSFS_ROOT); and test_gdr_tp (device-to-device through the
@@ -35,6 +36,11 @@ if [ "${1:-}" = "--pack" ]; then
 			echo "check.sh --pack: $src/$f is missing (build it first)" >&2
 		fi
 	done
+	# The GPU machine's image need not hold the libraries this build links beyond libc (hwloc,
+	# udev): carry them, and the run puts BUILD_DIR/lib first on the library path.
+	mkdir -p "$dst/lib"
+	ldd "$src/bench/ibcoll" | awk '$3 ~ /^\// { print $3 }' | grep -v -E \
+		'/lib(c|m|pthread|dl|rt)\.so|ld-linux' | while read -r lib; do cp -pL "$lib" "$dst/lib/"; done
 	du -sh "$dst"
 	exit 0
 fi
@@ -42,6 +48,7 @@ fi
 build=${1:?usage: check.sh BUILD_DIR  (or: check.sh --pack BUILD_DIR OUT_DIR)}
 build=$(cd "$build" && pwd) || exit 3
 bin=$build/bench/ibcoll
+[ -d "$build/lib" ] && export LD_LIBRARY_PATH=$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export IBCOLL_CUDA_LIB=$build/bench/libibcoll-cuda.so
 softhca=$build/libibcoll-softhca.so
 work=$(mktemp -d /tmp/ibcoll-gpu-check.XXXXXX)
@@ -80,6 +87,12 @@ csv_summary() { # file -> "rows wrong notok"
 	}
 	END { printf "%d %d %d\n", rows, wrong, notok }' "$1"
 }
+
+note "== machine: $(uname -srm); $(nvidia-smi --query-gpu=name,driver_version,memory.total \
+	--format=csv,noheader 2>/dev/null || echo 'nvidia-smi: none')"
+if ! "$bin" --version >/dev/null 2>&1; then
+	note "check.sh: $bin does not start here:"; "$bin" --version 2>&1 | head -3
+fi
 
 # ---- a. kernels and bandwidth ---------------------------------------------------------
 note "== a. gpu_check ($build/tests/gpu_check)"
@@ -160,6 +173,7 @@ allreduce() { # name env-assignments... -- ibcoll args...
 
 allreduce shm-np2-staged -- --np 2 --mem cuda --transport shm
 allreduce shm-np4-staged -- --np 4 --mem cuda --transport shm
+allreduce tcp-np2-staged -- --np 2 --mem cuda --transport tcp
 
 # gdr over the software HCA: a simulated nvidia-peermem so the peermem path exists even where
 # the driver exports no dma-buf; "auto" prefers dma-buf where it works.
@@ -169,6 +183,7 @@ if [ -f "$softhca" ]; then
 	gdr_env=(IBCOLL_IBVERBS_LIB="$softhca" IBCOLL_SYSFS_ROOT="$fakesys"
 		IBCOLL_SOFTHCA_DIR="$work/softhca")
 	mkdir -p "$work/softhca"
+	allreduce verbs-np2-staged "${gdr_env[@]}" -- --np 2 --mem cuda --transport verbs
 	allreduce gdr-np2-auto "${gdr_env[@]}" IBCOLL_GDR_REG=auto -- --np 2 --mem cuda \
 		--transport gdr
 	allreduce gdr-np2-peermem "${gdr_env[@]}" IBCOLL_GDR_REG=peermem -- --np 2 --mem cuda \
