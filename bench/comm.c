@@ -113,6 +113,9 @@ int ibc_comm_init(struct ibc_comm *c, struct ibc_boot *boot, const struct ibc_co
 		c->spin_ns = c->oversubscribed ? 200000 : 50000;
 		if (spin)
 			c->spin_ns = atoi(spin);
+		c->wait_ms = 100;
+		if (getenv("IBCOLL_WAIT_MS"))
+			c->wait_ms = IBC_MAX(atoi(getenv("IBCOLL_WAIT_MS")), 1);
 	}
 	c->direct = (c->props.caps & IBC_TP_CAP_DIRECT) && IBC_TP_HAS(c->ops, recv_direct) &&
 		    IBC_TP_HAS(c->ops, recv_release) && !c->device;
@@ -549,6 +552,9 @@ struct run {
 	struct ibc_prog *p;
 	size_t esize;
 	struct ibc_buf **slots; /* per program link, borrowed */
+	/* device copies started and not yet seen done: only polling notices them finish (no
+	 * transport event does), so the engine must not sleep in the transport's wait() */
+	int dev_busy;
 };
 
 static int prepost(struct run *R, int li, bool *progress)
@@ -578,6 +584,7 @@ static int prepost(struct run *R, int li, bool *progress)
 				if (!rc)
 					return 0;
 				el->rbusy[slot] = false;
+				R->dev_busy--;
 			}
 			dst = (char *)s->ptr + (size_t)slot * c->max_chunk;
 			mr = s->mr;
@@ -612,6 +619,7 @@ static int poll_sends(struct run *R, int li, bool *progress)
 			if (!rc)
 				break;
 			e->copying = false;
+			R->dev_busy--;
 		}
 		rc = c->ops->post_send(el->l->s, e->src, e->bytes, el->l->seq, e->mr,
 				       &el->sreq[el->spost % ENG_MAX_SENDS]);
@@ -694,6 +702,7 @@ static int step(struct run *R, struct ibc_lane *ln, const struct ibc_step *op)
 				if (rc)
 					return mem_fail(c, rc, "copying from the device");
 				e->copying = true;
+				R->dev_busy++;
 			}
 		} else {
 			e->src = op->src;
@@ -767,6 +776,7 @@ static int step(struct run *R, struct ibc_lane *ln, const struct ibc_step *op)
 					if (rc)
 						return mem_fail(c, rc, "copying to the device");
 					el->rbusy[k] = true;
+					R->dev_busy++;
 				}
 			} else if (c->device) {
 				rc = c->mem->reduce(c->memctx, op->dst, op->src, slot, op->count,
@@ -966,8 +976,9 @@ int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
 		if (!idle_since)
 			idle_since = now;
 		/* Spin: poll the queues directly, which costs no peer anything. With more ranks
-		 * than cores, yield every round so the rank we wait for gets this core. */
-		if (!has_wait || now - idle_since < (uint64_t)c->spin_ns) {
+		 * than cores, yield every round so the rank we wait for gets this core. While a
+		 * device copy is in flight keep polling: no transport event announces its end. */
+		if (!has_wait || R.dev_busy || now - idle_since < (uint64_t)c->spin_ns) {
 			if (c->oversubscribed || now - idle_since > 4000 || !has_wait)
 				sched_yield();
 			else
@@ -978,7 +989,7 @@ int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
 		/* Sleep: arm the transport's wake-up (epoch), look once more, then wait. */
 		epoch = c->ops->epoch(c->ctx);
 		rc = poll_all(&R, &progress, &all_done);
-		c->ops->wait(c->ctx, epoch, rc || progress || all_done ? 0 : 100);
+		c->ops->wait(c->ctx, epoch, rc || progress || all_done ? 0 : c->wait_ms);
 		if (rc)
 			goto out;
 		if (all_done)

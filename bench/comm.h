@@ -74,6 +74,7 @@ struct ibc_comm {
 	bool staged; /* ... and the transport cannot touch it: chunks go through host slots */
 	bool oversubscribed; /* more local ranks than cores */
 	int spin_ns; /* poll this long before sleeping in the transport's wait() */
+	int wait_ms; /* longest single sleep in wait() before timeouts are looked at again */
 	struct ibc_link **links; /* owned array of owned links */
 	int nlinks, caplinks;
 	struct ibc_buf *tmp; /* owned staging buffers (depth * max_chunk) per recv link */

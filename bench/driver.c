@@ -334,7 +334,7 @@ static int parse_opts(int argc, char **argv, struct drv_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	int c, rc = 0, n, items[16];
+	int c, rc = 0, n = 0, items[16];
 	bool f_set = false, i_set = false;
 
 	o->minb = 8;

@@ -229,6 +229,30 @@ static void staged(const char *tp)
 	free(r);
 }
 
+/* Staged device copies finish without any transport event (a GPU's copy engine, here the
+ * hostdev backend's poll-driven copies), so a rank waiting only on its own copy must keep
+ * polling. It used to sleep in the transport's wait() until a peer's message or the wait's
+ * time limit woke it: 100 ms per stall, forever when both ranks did so. With no spinning
+ * (IBCOLL_SPIN_NS=0) and 20 s waits (IBCOLL_WAIT_MS), such a stall outlasts the 10 s
+ * no-progress timeout and the run fails instead of finishing in well under a second. */
+static void staged_no_sleep(const char *tp)
+{
+	char out[512];
+	char *argv[] = { (char *)bin, "allreduce", "--np", "2", "--mem", "hostdev", "--transport",
+			 (char *)tp, "-b", "256K", "-e", "4M", "-f", "4", "-d", "float", "-o", "sum",
+			 "-n", "2", "-w", "1", "--timeout", "10", "--out", out, NULL };
+	char *env[] = { "IBCOLL_SPIN_NS=0", "IBCOLL_WAIT_MS=20000", NULL };
+	struct cmd_result *r = malloc(sizeof(*r));
+
+	snprintf(out, sizeof(out), "%s/staged-nosleep-%s", tmpdir, tp);
+	run_cmd(argv, env, 120, NULL, NULL, r);
+	is_int(r->code, 0, "staged over %s, no spinning: no sleep while a device copy runs "
+	       "(%.1f s)", tp, r->seconds);
+	if (r->code)
+		diag("stderr: %.2000s", r->err);
+	free(r);
+}
+
 static void no_gpu(void)
 {
 	char out[512], lib[600];
@@ -332,6 +356,8 @@ int main(void)
 	sendrecv("4", "tcp", "--bidir");
 	staged("shm");
 	staged("tcp");
+	staged_no_sleep("shm");
+	staged_no_sleep("tcp");
 	no_gpu();
 	killed_rank();
 	return tap_done();
