@@ -167,7 +167,7 @@ int main(void)
 	static const char *const tps[] = { "shm", "tcp" };
 	int ti, ai, ni;
 
-	tap_plan(1 + 2 * 2 * 6 + 2 + 2 + 2 * 6);
+	tap_plan(1 + 2 * 2 * 6 + 2 + 2 + 2 + 2 * 6);
 	tree_shapes();
 	for (ti = 0; ti < 2; ti++)
 		for (ai = 0; ai < 2; ai++)
@@ -205,5 +205,14 @@ int main(void)
 		is_int(ibc_launch_local(3, rank_fn, &t, 10000), 0,
 		       "shm without eager slots, %s, 3 ranks", ai ? "tree" : "ring");
 	}
+	/* the largest eager limit: every message up to 4 KiB through the slots */
+	setenv("IBCOLL_SHM_EAGER", "4096", 1);
+	for (ai = 0; ai < 2; ai++) {
+		struct tcase t = { "shm", (enum ibc_algo)ai, 2, 4096 };
+
+		is_int(ibc_launch_local(3, rank_fn, &t, 10000), 0,
+		       "shm with 4 KiB eager slots, %s, 3 ranks", ai ? "tree" : "ring");
+	}
+	unsetenv("IBCOLL_SHM_EAGER");
 	return tap_done();
 }
