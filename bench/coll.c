@@ -411,22 +411,26 @@ static int rd_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc
 	}
 	for (; i < nsteps && !rc; i++) {
 		struct ibc_step w = { .kind = IBC_OPK_WAIT_SENDS, .link = lsend[i] };
+		/* The partner may read the buffer we send (cur) in place until it has consumed
+		 * our send. While cur is the input and the output is another buffer, reduce
+		 * straight into the output; else into the scratch, wait, then copy. */
+		bool direct_out = cur == in && in != out;
+		char *dst = direct_out ? out : (char *)scr->ptr;
 		size_t off, k;
 
-		/* per chunk: send ours, reduce the partner's with ours into the scratch */
+		/* per chunk: send ours, reduce the partner's with ours into dst */
 		for (off = 0; !rc && (off < a->count || (a->count == 0 && off == 0)); off += k) {
 			k = IBC_MIN(celem, a->count - off);
 			rc = add(p, 0, IBC_OPK_SEND, lsend[i], k, cur + off * es, NULL, cur_mr);
 			if (!rc)
 				rc = add(p, 0, IBC_OPK_RECV_REDUCE, lrecv[i], k, cur + off * es,
-					 (char *)scr->ptr + off * es, scr->mr);
+					 dst + off * es, direct_out ? a->out->mr : scr->mr);
 			if (a->count == 0)
 				break;
 		}
-		/* the partner may read our buffer in place until it has consumed our send */
-		if (!rc)
+		if (!rc && !direct_out)
 			rc = ibc_prog_add(p, 0, &w);
-		if (!rc)
+		if (!rc && !direct_out)
 			rc = add(p, 0, IBC_OPK_COPY, -1, a->count, scr->ptr, out, NULL);
 		cur = out;
 		cur_mr = a->out->mr;
