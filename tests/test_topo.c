@@ -332,6 +332,10 @@ static void test_nogpu_nonic(void)
 	check_pick(t, 0, 2, "", "", TOPO_PATH_NONE, 0, "0-1,4-5");
 	check_pick(t, 1, 2, "", "", TOPO_PATH_NONE, 0, "2-3,6-7");
 	check_pick(t, 5, 8, "", "", TOPO_PATH_NONE, 0, "2,6"); /* 2 ranks per core */
+	/* more ranks than cores, not a multiple: rank r shares core r * cores / ranks with
+	 * its neighbours (it used to fall back to core r % cores: 3 ranks on one core) */
+	check_pick(t, 3, 6, "", "", TOPO_PATH_NONE, 0, "2,6");
+	check_pick(t, 4, 12, "", "", TOPO_PATH_NONE, 0, "1,5");
 	check_warnings(t, 1, 0, "nogpu-nonic", NULL, 0);
 	topo_destroy(t);
 }

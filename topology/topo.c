@@ -525,10 +525,8 @@ static int topo_pick_cores(struct topo *t, int r, int size, struct topo_rank_inf
 	}
 	lo = (int)((long long)r * n / size);
 	hi = (int)((long long)(r + 1) * n / size);
-	if (hi <= lo) {
-		lo = r % IBC_MAX(n, 1);
+	if (hi <= lo) /* more ranks than cores: neighbouring ranks share core lo */
 		hi = lo + 1;
-	}
 	for (i = lo; i < hi && i < n; i++) {
 		hwloc_obj_t o = hwloc_get_obj_by_type(t->hw, type, i);
 
