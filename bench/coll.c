@@ -8,7 +8,7 @@
 #define STREAM_RING(c) (0x100 + (c))
 #define STREAM_TREE(t, c, down) (0x200 + ((t)*IBC_MAX_CHANNELS + (c)) * 2 + (down))
 
-static const char *const algo_names[IBC_ALGO_COUNT] = { "ring", "tree", "mpi", "rd" };
+static const char *const algo_names[IBC_ALGO_COUNT] = { "ring", "tree", "mpi", "rd", "rhd" };
 
 const char *ibc_algo_name(enum ibc_algo a)
 {
@@ -345,9 +345,26 @@ static int rd_chunks(struct ibc_prog *p, int kind, int link, size_t count, size_
 	return rc;
 }
 
+/* Recursive doubling and halving work on a power of two p2 <= n ranks. The first 2 * rem ranks
+ * (rem = n - p2) pair up: the odd one of each pair hands its input to the even one (newrank
+ * -1) and gets the result back; the even ones and the ranks above take part as newrank. */
+static void fold_plan(int n, int r, int *p2, int *rem, int *newrank)
+{
+	*p2 = 1;
+	while (*p2 * 2 <= n)
+		*p2 *= 2;
+	*rem = n - *p2;
+	*newrank = r < 2 * *rem ? (r % 2 ? -1 : r / 2) : r - *rem;
+}
+
+static int fold_rank(int newrank, int rem) /* newrank -> rank */
+{
+	return newrank < rem ? newrank * 2 : newrank + rem;
+}
+
 static int rd_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc_prog *p)
 {
-	int n = c->nranks, r = c->rank, p2 = 1, rem, newrank, mask, nreq = 0, i, rc, nsteps = 0;
+	int n = c->nranks, r = c->rank, p2, rem, newrank, mask, nreq = 0, i, rc, nsteps = 0;
 	size_t es = ibc_dtype_size(a->dt), bytes = a->count * es;
 	size_t celem = IBC_MAX(a->chunk_bytes / es, 1);
 	struct ibc_link_req req[2 * 32 + 2];
@@ -362,17 +379,11 @@ static int rd_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc
 		ibc_err_set("--algo rd runs on host memory only");
 		return -ENOTSUP;
 	}
-	while (p2 * 2 <= n)
-		p2 *= 2;
-	rem = n - p2;
-	newrank = r < 2 * rem ? (r % 2 ? -1 : r / 2) : r - rem;
+	fold_plan(n, r, &p2, &rem, &newrank);
 	if (r < 2 * rem) /* the fold partner (r +- 1) */
 		partner[nsteps++] = r % 2 ? r - 1 : r + 1;
-	for (mask = 1; newrank >= 0 && mask < p2; mask <<= 1) {
-		int pn = newrank ^ mask;
-
-		partner[nsteps++] = pn < rem ? pn * 2 : pn + rem;
-	}
+	for (mask = 1; newrank >= 0 && mask < p2; mask <<= 1)
+		partner[nsteps++] = fold_rank(newrank ^ mask, rem);
 	for (i = 0; i < nsteps; i++) {
 		lsend[i] = nreq;
 		req[nreq++] = (struct ibc_link_req){ partner[i], true, STREAM_RD };
@@ -443,6 +454,123 @@ static int rd_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc
 	return rc;
 }
 
+#define STREAM_RHD_RS 0x310
+#define STREAM_RHD_AG 0x320
+
+/* One exchange of element ranges with a partner, in chunks of at most celem elements: chunk
+ * i of the send, then chunk i of the receive (a zero-length range is one empty message). The
+ * partner cuts the same ranges the same way, so the messages match one for one. */
+static int xchg(struct ibc_prog *p, int lsend, const char *sbuf, size_t sn, struct ibc_tp_mr *smr,
+		int lrecv, int kind, const char *rsrc, char *rdst, size_t rn, struct ibc_tp_mr *rmr,
+		size_t celem, size_t es)
+{
+	size_t ns = sn ? (sn + celem - 1) / celem : 1, nr = rn ? (rn + celem - 1) / celem : 1, i;
+	int rc = 0;
+
+	for (i = 0; !rc && i < IBC_MAX(ns, nr); i++) {
+		size_t off = i * celem;
+
+		if (i < ns)
+			rc = add(p, 0, IBC_OPK_SEND, lsend, sn ? IBC_MIN(celem, sn - off) : 0,
+				 sbuf + off * es, NULL, smr);
+		if (!rc && i < nr)
+			rc = add(p, 0, kind, lrecv, rn ? IBC_MIN(celem, rn - off) : 0,
+				 rsrc ? rsrc + off * es : NULL, rdst + off * es, rmr);
+	}
+	return rc;
+}
+
+/* Recursive halving then doubling (Rabenseifner). Reduce-scatter: at each step the partner
+ * (newrank ^ mask, mask from p2/2 down) and we split our common range in halves; we send the
+ * half it keeps and reduce its copy of the half we keep into the output. Then each rank owns
+ * count/p2 fully reduced elements (finished there: avg divides only that block). Allgather:
+ * the steps backwards, each sending all we own and receiving as much. Every rank moves
+ * 2 (p2-1)/p2 of the buffer, like a ring, in 2 log2(p2) steps instead of 2 (n-1).
+ * No scratch: within a step the range sent and the range written are disjoint, and a range we
+ * sent is written again only after the partner consumed it (it sends the reply after). */
+static int rhd_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc_prog *p)
+{
+	int n = c->nranks, r = c->rank, p2, rem, newrank, mask, nreq = 0, nsteps = 0, s, rc;
+	size_t es = ibc_dtype_size(a->dt), celem = IBC_MAX(a->chunk_bytes / es, 1);
+	size_t lo = 0, hi = a->count, klo[32], khi[32], glo[32], ghi[32];
+	int partner[32], lrs[32], lag[32], lfold = -1;
+	struct ibc_link_req req[4 * 32 + 2];
+	struct ibc_link **links;
+	char *in = a->in->ptr, *out = a->out->ptr;
+	const char *cur = in;
+	struct ibc_tp_mr *cur_mr = a->in->mr, *omr = a->out->mr;
+
+	if (c->device) {
+		ibc_err_set("--algo rhd runs on host memory only");
+		return -ENOTSUP;
+	}
+	fold_plan(n, r, &p2, &rem, &newrank);
+	if (r < 2 * rem) { /* links to the fold partner: send at lfold, receive at lfold + 1 */
+		lfold = nreq;
+		req[nreq++] = (struct ibc_link_req){ r % 2 ? r - 1 : r + 1, true, STREAM_RHD_RS };
+		req[nreq++] = (struct ibc_link_req){ r % 2 ? r - 1 : r + 1, false, STREAM_RHD_RS };
+	}
+	for (mask = p2 / 2; newrank >= 0 && mask >= 1; mask >>= 1) {
+		partner[nsteps] = fold_rank(newrank ^ mask, rem);
+		lrs[nsteps] = nreq;
+		req[nreq++] = (struct ibc_link_req){ partner[nsteps], true, STREAM_RHD_RS };
+		req[nreq++] = (struct ibc_link_req){ partner[nsteps], false, STREAM_RHD_RS };
+		lag[nsteps] = nreq;
+		req[nreq++] = (struct ibc_link_req){ partner[nsteps], true, STREAM_RHD_AG };
+		req[nreq++] = (struct ibc_link_req){ partner[nsteps], false, STREAM_RHD_AG };
+		nsteps++;
+	}
+	links = calloc((size_t)(nreq ? nreq : 1), sizeof(*links));
+	if (!links)
+		return -ENOMEM;
+	rc = ibc_comm_connect(c, req, nreq, links);
+	if (!rc)
+		rc = ibc_prog_init(p, 1, NULL, 0, a->dt, a->op, n);
+	if (rc) {
+		free(links);
+		return rc;
+	}
+	rc = ibc_prog_set_links(p, links, nreq);
+	if (rc)
+		return rc;
+	if (newrank < 0) { /* folded: hand the input over, get the result back */
+		rc = rd_chunks(p, IBC_OPK_SEND, lfold, a->count, celem, in, NULL, a->in->mr, es);
+		return rc ? rc : rd_chunks(p, IBC_OPK_RECV_COPY, lfold + 1, a->count, celem, NULL,
+					   out, omr, es);
+	}
+	if (lfold >= 0) { /* take the folded partner's input */
+		rc = rd_chunks(p, IBC_OPK_RECV_REDUCE, lfold + 1, a->count, celem, in, out, omr,
+			       es);
+		cur = out;
+		cur_mr = omr;
+	}
+	for (s = 0, mask = p2 / 2; !rc && s < nsteps; s++, mask >>= 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (newrank & mask) {
+			glo[s] = lo, ghi[s] = mid, klo[s] = mid, khi[s] = hi;
+		} else {
+			klo[s] = lo, khi[s] = mid, glo[s] = mid, ghi[s] = hi;
+		}
+		rc = xchg(p, lrs[s], cur + glo[s] * es, ghi[s] - glo[s], cur_mr, lrs[s] + 1,
+			  IBC_OPK_RECV_REDUCE, cur + klo[s] * es, out + klo[s] * es,
+			  khi[s] - klo[s], omr, celem, es);
+		lo = klo[s];
+		hi = khi[s];
+		cur = out;
+		cur_mr = omr;
+	}
+	if (!rc)
+		rc = add(p, 0, IBC_OPK_FINISH, -1, hi - lo, NULL, out + lo * es, NULL);
+	for (s = nsteps - 1; !rc && s >= 0; s--)
+		rc = xchg(p, lag[s], out + klo[s] * es, khi[s] - klo[s], omr, lag[s] + 1,
+			  IBC_OPK_RECV_COPY, NULL, out + glo[s] * es, ghi[s] - glo[s], omr, celem,
+			  es);
+	if (!rc && lfold >= 0) /* the result back to the folded partner */
+		rc = rd_chunks(p, IBC_OPK_SEND, lfold, a->count, celem, out, NULL, omr, es);
+	return rc;
+}
+
 int ibc_allreduce_prepare(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc_prog *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -462,6 +590,8 @@ int ibc_allreduce_prepare(struct ibc_comm *c, const struct ibc_coll_args *a, str
 		return tree_prog(c, a, p);
 	case IBC_ALGO_RD:
 		return rd_prog(c, a, p);
+	case IBC_ALGO_RHD:
+		return rhd_prog(c, a, p);
 	default:
 		ibc_err_set("algorithm %s is not a program of the engine", ibc_algo_name(a->algo));
 		return -EINVAL;

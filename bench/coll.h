@@ -18,7 +18,16 @@
 
 #include "comm.h"
 
-enum ibc_algo { IBC_ALGO_RING, IBC_ALGO_TREE, IBC_ALGO_MPI, IBC_ALGO_RD, IBC_ALGO_COUNT };
+/* ring, double binary tree, the MPI library's own, recursive doubling, recursive halving then
+ * doubling (Rabenseifner: reduce-scatter by halving, allgather by doubling) */
+enum ibc_algo {
+	IBC_ALGO_RING,
+	IBC_ALGO_TREE,
+	IBC_ALGO_MPI,
+	IBC_ALGO_RD,
+	IBC_ALGO_RHD,
+	IBC_ALGO_COUNT
+};
 const char *ibc_algo_name(enum ibc_algo a);
 int ibc_algo_parse(const char *s, enum ibc_algo *a);
 

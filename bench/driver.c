@@ -113,7 +113,8 @@ static void usage_allreduce(FILE *f)
 		"  -c, --check N          checked iterations per size (default 1; 0 = no check)\n"
 		"  -d, --datatype LIST    %s, or all (default float)\n"
 		"  -o, --op LIST          %s, or all (default sum)\n"
-		"      --algo LIST        ring, tree, rd (recursive doubling, for small sizes)%s\n"
+		"      --algo LIST        ring, tree, rd (recursive doubling, for small sizes),\n"
+		"                         rhd (recursive halving + doubling, Rabenseifner)%s\n"
 		"                         (default ring,tree)\n"
 		"      --placement LIST   out,in: out-of-place and/or in-place (default both)\n"
 		"\n"
@@ -416,8 +417,9 @@ static int parse_opts(int argc, char **argv, struct drv_opts *o)
 			break;
 		case O_ALGO:
 			rc = parse_list(o, "--algo", optarg, IBC_ALGO_COUNT, one_algo,
-					ibc_mpi_available() ? "ring, tree, rd, mpi"
-							    : "ring, tree, rd (mpi: this build has no MPI)",
+					ibc_mpi_available()
+						? "ring, tree, rd, rhd, mpi"
+						: "ring, tree, rd, rhd (mpi: this build has no MPI)",
 					items, &n);
 			for (c = 0; !rc && c < n; c++)
 				o->algo[c] = (enum ibc_algo)items[c];

@@ -167,7 +167,7 @@ int main(void)
 	static const char *const tps[] = { "shm", "tcp" };
 	int ti, ai, ni;
 
-	tap_plan(1 + 2 * 2 * 6 + 2 + 2 + 2 + 2 * 6);
+	tap_plan(1 + 2 * 2 * 6 + 2 + 2 + 2 + 2 * 6 + 2 * 6 + 1);
 	tree_shapes();
 	for (ti = 0; ti < 2; ti++)
 		for (ai = 0; ai < 2; ai++)
@@ -188,8 +188,23 @@ int main(void)
 			is_int(ibc_launch_local(ns[ni], rank_fn, &t, 10000), 0,
 			       "%s rd %d ranks: all dtypes/ops bit-exact", tps[ti], ns[ni]);
 		}
+	/* recursive halving then doubling: powers of two, and the fold for 1, 2 and 3 extra */
+	for (ti = 0; ti < 2; ti++)
+		for (ni = 0; ni < 6; ni++) {
+			static const int rn[] = { 2, 3, 4, 6, 7, 8 };
+			struct tcase t = { tps[ti], IBC_ALGO_RHD, 1, ni % 3 ? 4096 : 1000 };
+
+			is_int(ibc_launch_local(rn[ni], rank_fn, &t, 10000), 0,
+			       "%s rhd %d ranks: all dtypes/ops bit-exact", tps[ti], rn[ni]);
+		}
 	/* no direct reads on shm: the staged (post_recv) path */
 	setenv("IBCOLL_NO_DIRECT", "1", 1);
+	{
+		struct tcase t = { "shm", IBC_ALGO_RHD, 1, 4096 };
+
+		is_int(ibc_launch_local(6, rank_fn, &t, 10000), 0,
+		       "shm without direct reads, rhd, 6 ranks");
+	}
 	for (ai = 0; ai < 2; ai++) {
 		struct tcase t = { "shm", (enum ibc_algo)ai, 2, 4096 };
 
