@@ -768,6 +768,10 @@ static void topo_facts(struct drv *d, struct host_rec *h)
 	h->local_rank = ibc_boot_local_rank(d->boot);
 	h->local_size = ibc_boot_local_size(d->boot);
 	snprintf(h->host, sizeof(h->host), "%s", ibc_hostname());
+	/* hosts.csv says where the rank may run: its affinity as inherited, or the cores it is
+	 * bound to below (a --topology-xml plan is of another machine: never bound) */
+	if (ibc_affinity_list(h->cpus, sizeof(h->cpus)))
+		h->cpus[0] = 0;
 	rc = topo_load(d->o->topo_xml, &t);
 	if (rc) {
 		if (d->rank == 0)
@@ -778,7 +782,6 @@ static void topo_facts(struct drv *d, struct host_rec *h)
 	}
 	rc = topo_pick(t, h->local_rank, h->local_size, &info);
 	if (!rc) {
-		snprintf(h->cpus, sizeof(h->cpus), "%s", info.cpus);
 		h->numa = info.numa;
 		snprintf(h->gpu, sizeof(h->gpu), "%s", info.gpu);
 		snprintf(h->gpu_busid, sizeof(h->gpu_busid), "%s", info.gpu_busid);
@@ -793,10 +796,13 @@ static void topo_facts(struct drv *d, struct host_rec *h)
 		if (!d->o->topo_xml &&
 		    (strcmp(d->o->bind, "on") == 0 ||
 		     (strcmp(d->o->bind, "auto") == 0 &&
-		      (info.gpu[0] || h->local_size <= sysconf(_SC_NPROCESSORS_ONLN)))))
-			if (topo_bind(t, &info))
+		      (info.gpu[0] || h->local_size <= sysconf(_SC_NPROCESSORS_ONLN))))) {
+			if (topo_bind(t, &info) == 0)
+				snprintf(h->cpus, sizeof(h->cpus), "%s", info.cpus);
+			else
 				ibc_log("warning: could not bind rank %d to cpus %s: %s", d->rank,
 					info.cpus, ibc_err_get());
+		}
 	}
 	topo_destroy(t);
 }

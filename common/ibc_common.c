@@ -3,6 +3,8 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -257,3 +259,33 @@ int ibc_snprintf(char *buf, size_t len, const char *fmt, ...)
 		return -ENAMETOOLONG;
 	return 0;
 }
+
+int ibc_affinity_list(char *buf, size_t len)
+{
+	cpu_set_t set;
+	size_t o = 0;
+	int i, start = -1;
+
+	if (!len)
+		return -EINVAL;
+	buf[0] = 0;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -errno;
+	for (i = 0; i <= CPU_SETSIZE; i++) {
+		bool in = i < CPU_SETSIZE && CPU_ISSET(i, &set);
+		int n;
+
+		if (in && start < 0)
+			start = i;
+		if (in || start < 0)
+			continue;
+		n = i - 1 == start ? snprintf(buf + o, len - o, "%s%d", o ? "," : "", start)
+				   : snprintf(buf + o, len - o, "%s%d-%d", o ? "," : "", start, i - 1);
+		if (n < 0 || (size_t)n >= len - o)
+			return -ENOSPC;
+		o += (size_t)n;
+		start = -1;
+	}
+	return 0;
+}
+

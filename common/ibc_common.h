@@ -75,6 +75,8 @@ int ibc_split_list(const char *s, char **store, const char **items, int max);
 
 /* Hostname of this machine (short form, cached). */
 const char *ibc_hostname(void);
+/* The CPUs this process may run on (its affinity mask) as a list: "0-3,8". 0, or -errno. */
+int ibc_affinity_list(char *buf, size_t len);
 
 /* Duplicate or die-free helpers returning NULL on failure. */
 char *ibc_strdup(const char *s);

@@ -6,6 +6,7 @@
  * (the others exit 3 within the timeout naming the dead rank; the CSV so far stays valid).
  */
 #include "csv.h"
+#include "ibc_common.h"
 #include "runcmd.h"
 #include "schema.h"
 #include "tap.h"
@@ -76,8 +77,8 @@ static void csv_roundtrip(void)
 	static const char *const hcols[] = { RPT_HOSTS_COLUMNS };
 	char out[512], path[600], err[512];
 	char *argv[] = { (char *)bin, "allreduce", "--np", "3", "-b", "1", "-e", "64K", "-f", "4",
-			 "-d", "float,int8", "-o", "sum,max", "-n", "3", "-w", "1", "--out", out,
-			 NULL };
+			 "-d", "float,int8", "-o", "sum,max", "-n", "3", "-w", "1", "--bind", "off",
+			 "--out", out, NULL };
 	struct cmd_result *r = malloc(sizeof(*r));
 	struct rpt_csv_table *t = NULL;
 	int i, bad = 0, rc;
@@ -123,6 +124,16 @@ static void csv_roundtrip(void)
 		for (i = 0; !bad && i < t->ncols; i++)
 			bad |= strcmp(t->header[i], hcols[i]) != 0;
 		ok(!bad, "hosts.csv: DESIGN 7 columns, one row per rank");
+		/* --bind off leaves the ranks where they were, and hosts.csv says so (it used to
+		 * print the cores a binding would have chosen) */
+		{
+			char mine[256];
+
+			bad = ibc_affinity_list(mine, sizeof(mine)) != 0;
+			for (i = 0; !bad && i < t->nrows; i++)
+				bad |= strcmp(t->rows[i][rpt_csv_col(t, "cpus")], mine) != 0;
+			ok(!bad, "hosts.csv cpus of unbound ranks: their affinity (%s)", mine);
+		}
 		rpt_csv_free(t);
 	}
 	/* ibcoll project calibrates from the results.csv ibcoll allreduce just wrote */
