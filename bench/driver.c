@@ -925,6 +925,11 @@ static int measure(struct drv *d, enum ibc_algo algo, enum ibc_dtype dt, enum ib
 		rc = RUN();
 		rec->times[i] = (double)(ibc_now_ns() - t0) / 1e3;
 	}
+	/* A rank done timing moves on to work of its own (reporting, the next size's setup);
+	 * with more ranks than cores that would take the core from a rank still timing its last
+	 * iteration. Wait (asleep in the bootstrap) until every rank has finished. */
+	if (!rc)
+		rc = ibc_boot_barrier(d->boot);
 #undef RUN
 out:
 	ibc_prog_free(&prog);
@@ -1218,8 +1223,10 @@ static int sr_measure(struct drv *d, uint64_t bytes, bool lat, struct rank_rec *
 	long i, total = o->warmup + o->iters;
 	char *sb = d->in.ptr, *rb = d->out.ptr;
 
-	if (peer < 0) { /* idle rank in an odd job */
+	if (peer < 0) { /* idle rank in an odd job: the two barriers of the others */
 		rc = ibc_boot_barrier(d->boot);
+		if (!rc)
+			rc = ibc_boot_barrier(d->boot);
 		for (i = 0; i < o->iters; i++)
 			rec->times[i] = 0;
 		return rc;
@@ -1266,6 +1273,8 @@ static int sr_measure(struct drv *d, uint64_t bytes, bool lat, struct rank_rec *
 		if (i >= o->warmup)
 			rec->times[i - o->warmup] = (double)(ibc_now_ns() - t0) / 1e3;
 	}
+	if (!rc) /* as for all-reduce: nobody moves on while a pair still times */
+		rc = ibc_boot_barrier(d->boot);
 	ibc_prog_free(&prog);
 	return rc;
 }
