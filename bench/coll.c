@@ -362,13 +362,46 @@ static int fold_rank(int newrank, int rem) /* newrank -> rank */
 	return newrank < rem ? newrank * 2 : newrank + rem;
 }
 
+/* Connect the links of a one-lane program (rd, rhd), take scratch when scr is given, and
+ * start the program. */
+static int one_lane_start(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc_prog *p,
+			  const struct ibc_link_req *req, int nreq, size_t scr_bytes,
+			  struct ibc_buf **scr)
+{
+	struct ibc_link **links = calloc((size_t)(nreq ? nreq : 1), sizeof(*links));
+	int rc;
+
+	if (!links)
+		return -ENOMEM;
+	rc = ibc_comm_connect(c, req, nreq, links);
+	if (!rc && scr)
+		rc = ibc_comm_scratch(c, scr_bytes, scr);
+	if (!rc)
+		rc = ibc_prog_init(p, 1, NULL, 0, a->dt, a->op, c->nranks);
+	if (rc) {
+		free(links);
+		return rc;
+	}
+	return ibc_prog_set_links(p, links, nreq);
+}
+
+/* A folded rank's whole program: its input to the partner, the result back. */
+static int fold_handover(struct ibc_prog *p, const struct ibc_coll_args *a, int lsend, int lrecv,
+			 size_t celem, size_t es)
+{
+	int rc = rd_chunks(p, IBC_OPK_SEND, lsend, a->count, celem, a->in->ptr, NULL, a->in->mr,
+			   es);
+
+	return rc ? rc : rd_chunks(p, IBC_OPK_RECV_COPY, lrecv, a->count, celem, NULL,
+				   a->out->ptr, a->out->mr, es);
+}
+
 static int rd_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc_prog *p)
 {
 	int n = c->nranks, r = c->rank, p2, rem, newrank, mask, nreq = 0, i, rc, nsteps = 0;
 	size_t es = ibc_dtype_size(a->dt), bytes = a->count * es;
 	size_t celem = IBC_MAX(a->chunk_bytes / es, 1);
 	struct ibc_link_req req[2 * 32 + 2];
-	struct ibc_link **links;
 	int lsend[34], lrecv[34], partner[34];
 	struct ibc_buf *scr;
 	char *in = a->in->ptr, *out = a->out->ptr;
@@ -390,29 +423,12 @@ static int rd_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ibc
 		lrecv[i] = nreq;
 		req[nreq++] = (struct ibc_link_req){ partner[i], false, STREAM_RD };
 	}
-	links = calloc((size_t)(nreq ? nreq : 1), sizeof(*links));
-	if (!links)
-		return -ENOMEM;
-	rc = ibc_comm_connect(c, req, nreq, links);
-	if (!rc)
-		rc = ibc_comm_scratch(c, bytes ? bytes : 64, &scr);
-	if (!rc)
-		rc = ibc_prog_init(p, 1, NULL, 0, a->dt, a->op, n);
-	if (rc) {
-		free(links);
-		return rc;
-	}
-	rc = ibc_prog_set_links(p, links, nreq);
+	rc = one_lane_start(c, a, p, req, nreq, bytes ? bytes : 64, &scr);
 	if (rc)
 		return rc;
 	i = 0;
-	if (r < 2 * rem && r % 2) { /* folded: hand the input over, get the result back */
-		rc = rd_chunks(p, IBC_OPK_SEND, lsend[0], a->count, celem, in, NULL, a->in->mr, es);
-		if (!rc)
-			rc = rd_chunks(p, IBC_OPK_RECV_COPY, lrecv[0], a->count, celem, NULL, out,
-				       a->out->mr, es);
-		return rc;
-	}
+	if (newrank < 0) /* folded: hand the input over, get the result back */
+		return fold_handover(p, a, lsend[0], lrecv[0], celem, es);
 	if (r < 2 * rem) { /* take the folded partner's input */
 		rc = rd_chunks(p, IBC_OPK_RECV_REDUCE, lrecv[0], a->count, celem, in, out,
 			       a->out->mr, es);
@@ -495,7 +511,6 @@ static int rhd_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ib
 	size_t lo = 0, hi = a->count, klo[32], khi[32], glo[32], ghi[32];
 	int partner[32], lrs[32], lag[32], lfold = -1;
 	struct ibc_link_req req[4 * 32 + 2];
-	struct ibc_link **links;
 	char *in = a->in->ptr, *out = a->out->ptr;
 	const char *cur = in;
 	struct ibc_tp_mr *cur_mr = a->in->mr, *omr = a->out->mr;
@@ -520,24 +535,11 @@ static int rhd_prog(struct ibc_comm *c, const struct ibc_coll_args *a, struct ib
 		req[nreq++] = (struct ibc_link_req){ partner[nsteps], false, STREAM_RHD_AG };
 		nsteps++;
 	}
-	links = calloc((size_t)(nreq ? nreq : 1), sizeof(*links));
-	if (!links)
-		return -ENOMEM;
-	rc = ibc_comm_connect(c, req, nreq, links);
-	if (!rc)
-		rc = ibc_prog_init(p, 1, NULL, 0, a->dt, a->op, n);
-	if (rc) {
-		free(links);
-		return rc;
-	}
-	rc = ibc_prog_set_links(p, links, nreq);
+	rc = one_lane_start(c, a, p, req, nreq, 0, NULL);
 	if (rc)
 		return rc;
-	if (newrank < 0) { /* folded: hand the input over, get the result back */
-		rc = rd_chunks(p, IBC_OPK_SEND, lfold, a->count, celem, in, NULL, a->in->mr, es);
-		return rc ? rc : rd_chunks(p, IBC_OPK_RECV_COPY, lfold + 1, a->count, celem, NULL,
-					   out, omr, es);
-	}
+	if (newrank < 0) /* folded: hand the input over, get the result back */
+		return fold_handover(p, a, lfold, lfold + 1, celem, es);
 	if (lfold >= 0) { /* take the folded partner's input */
 		rc = rd_chunks(p, IBC_OPK_RECV_REDUCE, lfold + 1, a->count, celem, in, out, omr,
 			       es);
