@@ -871,7 +871,7 @@ static inline int64_t reduced_at(const struct vdata *v, uint64_t k0, uint64_t kn
 	}
 }
 
-static int is_nan_bits(enum ibc_dtype dt, uint64_t b)
+int ibc_dtype_is_nan(enum ibc_dtype dt, uint64_t b)
 {
 	switch (dt) {
 	case IBC_HALF:
@@ -938,7 +938,7 @@ void ibc_dtype_format(char *out, size_t len, enum ibc_dtype dt, uint64_t b)
 		memcpy(&d, &b, sizeof(d));
 		break;
 	}
-	if (is_nan_bits(dt, b))
+	if (ibc_dtype_is_nan(dt, b))
 		snprintf(out, len, "nan(0x%0*" PRIx64 ")", (int)dtype_desc[dt].size * 2, b);
 	else
 		snprintf(out, len, "%.*g", dtype_desc[dt].digits, d);
@@ -975,7 +975,7 @@ void ibc_check(const void *buf, size_t count, enum ibc_dtype dt, enum ibc_op op,
 		if (!tolerant)
 			bad = got != want;
 		else
-			bad = is_nan_bits(dt, got) || ulp_distance(got, want, size) > 2;
+			bad = ibc_dtype_is_nan(dt, got) || ulp_distance(got, want, size) > 2;
 		if (!bad)
 			continue;
 		if (res->wrong++ == 0) {

@@ -74,6 +74,8 @@ struct ibc_check_result {
 /* Print one element given by its bits (the low ibc_dtype_size(dt) bytes of bits) in the
  * dtype's natural format, as ibc_check reports expected and got values. */
 void ibc_dtype_format(char *out, size_t len, enum ibc_dtype dt, uint64_t bits);
+/* 1 when bits (an element of dt, in the low bytes) is a NaN; 0 for integer types */
+int ibc_dtype_is_nan(enum ibc_dtype dt, uint64_t bits);
 
 /* Compare buf (the all-reduce output of count elements) against the exact reference. */
 void ibc_check(const void *buf, size_t count, enum ibc_dtype dt, enum ibc_op op, int nranks,

@@ -109,22 +109,6 @@ static uint64_t kc_bits(const void *buf, size_t i, size_t size)
 	return b;
 }
 
-static int kc_is_nan(enum ibc_dtype dt, uint64_t b)
-{
-	switch (dt) {
-	case IBC_HALF:
-		return (b & 0x7fff) > 0x7c00;
-	case IBC_BF16:
-		return (b & 0x7fff) > 0x7f80;
-	case IBC_FLOAT:
-		return (b & 0x7fffffff) > 0x7f800000;
-	case IBC_DOUBLE:
-		return (b & 0x7fffffffffffffffull) > 0x7ff0000000000000ull;
-	default:
-		return 0;
-	}
-}
-
 /* Number of elements that differ (NaN equals any NaN); *first = the first. */
 static size_t kc_diff(const void *got, const void *want, size_t count, enum ibc_dtype dt,
 		      size_t *first)
@@ -134,7 +118,7 @@ static size_t kc_diff(const void *got, const void *want, size_t count, enum ibc_
 	for (size_t i = 0; i < count; i++) {
 		uint64_t g = kc_bits(got, i, size), w = kc_bits(want, i, size);
 
-		if (g == w || (kc_is_nan(dt, g) && kc_is_nan(dt, w)))
+		if (g == w || (ibc_dtype_is_nan(dt, g) && ibc_dtype_is_nan(dt, w)))
 			continue;
 		if (!n++)
 			*first = i;
