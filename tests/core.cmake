@@ -1,5 +1,5 @@
 # Core: collectives over shm/tcp, bootstrap, launcher, driver CLI.
-ibc_tap_test(test_coll SOURCES test_coll.c LIBS ibc_core TIMEOUT 600)
+ibc_tap_test(test_coll SOURCES test_coll.c LIBS ibc_coll TIMEOUT 600)
 ibc_tap_test(test_cli SOURCES test_cli.c LIBS ibc_reports TIMEOUT 600)
 add_dependencies(test_cli ibcoll)
 # Ranks started outside --np exit through exit(), so LeakSanitizer (ASan builds) sees hwloc's

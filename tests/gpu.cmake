@@ -1,7 +1,7 @@
 # Memory backends: host/hostdev (test_mem_host, runs everywhere, label mem) and the CUDA
 # backend (test_gpu_mem, label gpu: "1..0 # SKIP <why>" without a GPU or driver).
 # tests/gpu/: gpu_check (kernel and staging bandwidth for tests/gpu/check.sh on an H100/H200).
-# (ibc_mem comes from bench/mem.cmake, ibcoll_cuda from bench/cuda, both via bench/.)
+# (ibc_mem comes from coll/mem.cmake, ibcoll_cuda from coll/cuda.)
 
 if(TARGET ibcoll_cuda)
   set(ibc_gpu_env "IBCOLL_CUDA_LIB=$<TARGET_FILE:ibcoll_cuda>" "IBC_TEST_HAVE_CUDA=1")
@@ -30,7 +30,7 @@ if(IBCOLL_HAVE_CUDA)
     LIBS ibc_dtype
     LABELS mem
     TIMEOUT 120)
-  target_include_directories(test_cu_vdata PRIVATE ${CMAKE_SOURCE_DIR}/bench/cuda)
+  target_include_directories(test_cu_vdata PRIVATE ${CMAKE_SOURCE_DIR}/coll/cuda)
   set_target_properties(test_cu_vdata PROPERTIES
     CUDA_ARCHITECTURES "${IBCOLL_CUDA_ARCHITECTURES}" CUDA_STANDARD 17)
 endif()

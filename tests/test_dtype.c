@@ -2,7 +2,7 @@
 /*
  * test_dtype.c - dtypes, host reductions, half/bfloat16 conversions and verifiable data.
  *
- * References here are written independently of bench/dtype.c: half/bfloat16 rounding through
+ * References here are written independently of coll/dtype.c: half/bfloat16 rounding through
  * frexp/ldexp/nearbyint on doubles, integer arithmetic in 64 bits, and all-reduce simulations
  * that fold the ranks' buffers in several orders.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_mem_host.c - the built-in memory backends (bench/mem_host.c) and the lookup (mem.c):
+ * test_mem_host.c - the built-in memory backends (coll/mem_host.c) and the lookup (mem.c):
  *  - host and hostdev: every data operation against dtype.c for every dtype and op
  *    (tests/gpu/kcheck.h, the same checks the CUDA backend gets on a GPU);
  *  - hostdev: copy_async is asynchronous-looking (the data is not there before done() said

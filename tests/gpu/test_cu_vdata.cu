@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_cu_vdata.cu - the CUDA backend's port of dtype.c's value scheme (bench/cuda/cu_vdata.cuh),
+ * test_cu_vdata.cu - the CUDA backend's port of dtype.c's value scheme (coll/cuda/cu_vdata.cuh),
  * compiled by nvcc and run on the host (no GPU needed): the same source runs in the fill and
  * check kernels, so a difference from dtype.c shows here first.
  *   - vd_float_to_half / vd_float_to_bf16 / vd_half_to_float == dtype.c's, on random bits;

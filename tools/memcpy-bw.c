@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * memcpy-bw.c - the machine's memcpy bandwidth, the roofline bench/compare-mpi holds ibcoll's
+ * memcpy-bw.c - the machine's memcpy bandwidth, the roofline tools/compare-mpi holds ibcoll's
  * shared-memory all-reduce against.
  *
  *   memcpy-bw [-s SIZE] [-n REPS] [-t THREADS]
@@ -18,7 +18,9 @@
  *   threads,bytes_per_thread,reps,best_GBps,median_GBps,pinned
  * Exit codes: 0 ok, 2 usage error, 3 runtime failure (memory, threads).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>

@@ -3,7 +3,7 @@
  * cu_vdata.cuh - dtype.c's verifiable data, ported to code that runs on the GPU and on the
  * host (__host__ __device__). The fill and check kernels use it on the device; the check's
  * report (expected value of the first wrong element) uses it on the host. Every function
- * is a line-for-line port of its namesake in bench/dtype.c (without the vd_ prefix): change
+ * is a line-for-line port of its namesake in coll/dtype.c (without the vd_ prefix): change
  * both together. tests/gpu/gpu_check and test_gpu_mem compare the two bit for bit.
  *
  * The conversions are dtype.c's bit-level ones, not the CUDA intrinsics, so that fill and

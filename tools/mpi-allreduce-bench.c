@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mpi-allreduce-bench.c - MPI_Allreduce timed the way ibcoll times its all-reduce, so the two
- * can be compared row by row (bench/compare-mpi builds it with mpicc and runs it under mpirun).
+ * can be compared row by row (tools/compare-mpi builds it, the CMake target mpi_allreduce_bench, and runs it under mpirun).
  *
  *   mpi-allreduce-bench [-b MIN] [-e MAX] [-f FACTOR] [-w WARMUP] [-n ITERS]
  *

@@ -1,6 +1,5 @@
 # Memory backends (mem.h): host and hostdev built in, cuda loaded at run time from
-# libibcoll-cuda.so (bench/cuda/). Included from bench/CMakeLists.txt (and, until then, from
-# tests/gpu.cmake); paths are relative to this file so either works.
+# libibcoll-cuda.so (coll/cuda/). Included from coll/CMakeLists.txt.
 add_library(ibc_mem STATIC
   ${CMAKE_CURRENT_LIST_DIR}/mem.c
   ${CMAKE_CURRENT_LIST_DIR}/mem_host.c)
