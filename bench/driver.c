@@ -10,6 +10,7 @@
 #include "csv.h"
 #include "dtype.h"
 #include "ibc_common.h"
+#include "ibc_id.h"
 #include "launch.h"
 #include "mem.h"
 #include "mpi_algo.h"
@@ -1617,17 +1618,8 @@ static void stamp(struct drv_opts *o)
 	time_t now = time(NULL);
 	struct tm tm;
 	char ts[32];
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	unsigned char r[4] = { 0 };
 
-	if (fd < 0 || read(fd, r, sizeof(r)) != (ssize_t)sizeof(r)) {
-		uint64_t t = ibc_now_ns() ^ (uint64_t)getpid();
-
-		memcpy(r, &t, sizeof(r));
-	}
-	if (fd >= 0)
-		close(fd);
-	snprintf(o->run_id, sizeof(o->run_id), "%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+	ibc_new_id(o->run_id, sizeof(o->run_id));
 	gmtime_r(&now, &tm);
 	strftime(o->started, sizeof(o->started), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);

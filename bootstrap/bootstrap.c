@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "bootstrap.h"
 #include "ibc_common.h"
+#include "ibc_id.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -635,26 +636,6 @@ int ibc_boot_recv(struct ibc_boot *b, int peer, uint32_t tag, void *data, size_t
 
 /* ---------------------------------------------------------------- rendezvous */
 
-static int make_job_id(char *buf, size_t len)
-{
-	unsigned char r[8];
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC), i;
-	ssize_t n = -1;
-
-	if (fd >= 0) {
-		n = read(fd, r, sizeof(r));
-		close(fd);
-	}
-	if (n != (ssize_t)sizeof(r)) {
-		uint64_t t = ibc_now_ns() ^ ((uint64_t)getpid() << 32);
-
-		memcpy(r, &t, sizeof(r));
-	}
-	for (i = 0; i < 8 && (size_t)(2 * i + 2) < len; i++)
-		snprintf(buf + 2 * i, 3, "%02x", r[i]);
-	return 0;
-}
-
 static void fill_self(struct ibc_boot *b, struct boot_peer *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -895,7 +876,7 @@ int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **out)
 	if (o->job_id && *o->job_id)
 		snprintf(job, sizeof(job), "%s", o->job_id);
 	else
-		make_job_id(job, sizeof(job));
+		ibc_new_id(job, sizeof(job));
 
 	if (b->nranks == 1) {
 		b->peers = calloc(1, sizeof(*b->peers));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "launch.h"
 #include "ibc_common.h"
+#include "ibc_id.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -60,21 +61,6 @@ static void cleanup_shm(const char *job)
 	closedir(d);
 }
 
-static void make_job_id(char *buf, size_t len)
-{
-	unsigned char r[6] = { 0 };
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || read(fd, r, sizeof(r)) != (ssize_t)sizeof(r)) {
-		uint64_t t = ibc_now_ns() ^ (uint64_t)getpid();
-
-		memcpy(r, &t, sizeof(r));
-	}
-	if (fd >= 0)
-		close(fd);
-	snprintf(buf, len, "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
-}
-
 static int child_main(const struct ibc_rank_ctx *base, int rank, ibc_rank_fn fn, void *arg)
 {
 	struct ibc_rank_ctx rc = *base;
@@ -130,7 +116,7 @@ int ibc_launch_local(int np, ibc_rank_fn fn, void *arg, int grace_ms)
 		return IBC_EXIT_ENV;
 	}
 	snprintf(base.root, sizeof(base.root), "127.0.0.1:%d", port);
-	make_job_id(base.job_id, sizeof(base.job_id));
+	ibc_new_id(base.job_id, sizeof(base.job_id));
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);

@@ -8,6 +8,7 @@
 #include "cluster.h"
 #include "csv.h"
 #include "ibc_common.h"
+#include "ibc_id.h"
 #include "project_fit.h"
 #include "project_internal.h"
 #include "project_model.h"
@@ -72,23 +73,6 @@ static int bad(const char *flag, const char *val, const char *why)
 	else
 		fprintf(stderr, "ibcoll project: %s: %s\n", flag, why);
 	return IBC_EXIT_USAGE;
-}
-
-static void random_id(char *out, size_t len)
-{
-	unsigned char b[8] = {0};
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	size_t i;
-
-	if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b)) {
-		uint64_t x = ibc_now_ns() ^ ((uint64_t)getpid() << 32);
-
-		memcpy(b, &x, sizeof(b));
-	}
-	if (fd >= 0)
-		close(fd);
-	for (i = 0; i < sizeof(b) && 2 * i + 2 < len; i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
 static int parse_gpus(const char *flag, const char *s, struct proj_opts *o)
@@ -516,7 +500,7 @@ int project_cmd_main(int argc, char **argv)
 	}
 	default_lists(o);
 	if (!o->run_id[0])
-		random_id(o->run_id, sizeof(o->run_id));
+		ibc_new_id(o->run_id, sizeof(o->run_id));
 	rc = rpt_cluster_load(o->cluster ? o->cluster : "h100-ndr", &c, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "ibcoll project: --cluster: %s\n", err);

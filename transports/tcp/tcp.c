@@ -28,6 +28,7 @@
  */
 #include "transport.h"
 #include "ibc_common.h"
+#include "ibc_id.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -355,15 +356,6 @@ static long tcp_read_sysfs_long(const char *ifname, const char *file)
 		v = -1;
 	fclose(f);
 	return v;
-}
-
-static uint64_t tcp_nonce(const void *salt)
-{
-	uint64_t n;
-
-	if (getrandom(&n, sizeof(n), GRND_NONBLOCK) == (ssize_t)sizeof(n))
-		return n;
-	return ibc_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)salt;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -888,7 +880,7 @@ static int tcp_listen(struct ibc_tp_ctx *ctx, int dev, void *handle, struct ibc_
 		goto close_fd;
 	}
 	tcp_fmt_addr((struct sockaddr *)&ss, l->local, sizeof(l->local));
-	l->nonce = tcp_nonce(l);
+	l->nonce = ibc_random_u64();
 
 	memset(&h, 0, sizeof(h));
 	h.magic = htonl(TCP_MAGIC);
