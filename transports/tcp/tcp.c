@@ -29,6 +29,7 @@
 #include "transport.h"
 #include "ibc_common.h"
 #include "ibc_id.h"
+#include "ibc_sock.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -59,7 +60,7 @@
 #define TCP_WAIT_SLICE_MS 100	    /* wait() looks at abort_flag at least this often */
 #define TCP_LOWAT_MAX	  (1 << 20) /* wait(): wake a receiver for this much payload at most */
 #define TCP_ERR_LEN	  512
-#define TCP_ADDR_LEN	  64 /* "[ipv6%scope]:port" */
+#define TCP_ADDR_LEN	  IBC_SOCK_ADDR_LEN /* "[ipv6%scope]:port" */
 
 #define tcp_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
@@ -288,60 +289,6 @@ static int tcp_conn_io_fail(struct tcp_conn *c, int err, const char *op)
 	return tcp_conn_fail(c, -err, "%s %s failed: %s", op, c->peer, strerror(err));
 }
 
-static void tcp_fmt_addr(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		if (in6->sin6_scope_id)
-			snprintf(buf, len, "[%s%%%u]:%u", ip, in6->sin6_scope_id,
-				 ntohs(in6->sin6_port));
-		else
-			snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
-	} else {
-		snprintf(buf, len, "(family %d)", sa->sa_family);
-	}
-}
-
-static void tcp_fd_names(int fd, char *local, char *peer)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (local && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		tcp_fmt_addr((struct sockaddr *)&ss, local, TCP_ADDR_LEN);
-	len = sizeof(ss);
-	if (peer && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-		tcp_fmt_addr((struct sockaddr *)&ss, peer, TCP_ADDR_LEN);
-}
-
-/* Socket options for data sockets; buffer sizes must be set before connect/listen. */
-static void tcp_set_bufs(struct ibc_tp_ctx *ctx, int fd)
-{
-	int v = ctx->sockbuf;
-
-	if (!v)
-		return;
-	/* Best effort: the kernel caps the value at [rw]mem_max. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-}
-
-static void tcp_set_nodelay(int fd)
-{
-	int one = 1;
-
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 static long tcp_read_sysfs_long(const char *ifname, const char *file)
 {
 	char path[128];
@@ -406,7 +353,7 @@ static void tcp_dev_set(struct tcp_dev *d, const char *ifname, const struct sock
 	} else {
 		char a[TCP_ADDR_LEN];
 
-		tcp_fmt_addr(sa, a, sizeof(a));
+		ibc_sock_fmt_addr(sa, a, sizeof(a));
 		snprintf(d->name, sizeof(d->name), "tcp:%.59s", a);
 	}
 	tcp_dev_facts(d);
@@ -425,20 +372,6 @@ static int tcp_addr_rank(const struct sockaddr *sa)
 		return IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) ? 1 : 2;
 	}
 	return 0;
-}
-
-static bool tcp_same_ip(const struct sockaddr *a, const struct sockaddr *b)
-{
-	if (a->sa_family != b->sa_family)
-		return false;
-	if (a->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
-	if (a->sa_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
-			      &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
-			      sizeof(struct in6_addr)) == 0;
-	return false;
 }
 
 /* "lo, eth0, eth1" for messages. */
@@ -496,15 +429,10 @@ static int tcp_dev_by_ip(const struct ifaddrs *ifs, const char *ip, struct tcp_d
 	struct sockaddr_storage ss;
 	const struct ifaddrs *i;
 
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)(void *)&ss)->sin_addr) == 1)
-		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr) == 1)
-		ss.ss_family = AF_INET6;
-	else
+	if (ibc_sock_parse_ip(ip, &ss))
 		return -EINVAL;
 	for (i = ifs; i; i = i->ifa_next) {
-		if (!i->ifa_addr || !tcp_same_ip(i->ifa_addr, (struct sockaddr *)&ss))
+		if (!i->ifa_addr || !ibc_sock_same_ip(i->ifa_addr, (struct sockaddr *)&ss))
 			continue;
 		tcp_dev_set(d, i->ifa_name, i->ifa_addr, i->ifa_flags & IFF_LOOPBACK);
 		return 0;
@@ -818,27 +746,16 @@ static int tcp_hello_check(struct tcp_conn *c, uint16_t kind)
 /* Move the handshake buffer; 0 when complete, -EAGAIN, or an error (connection failed). */
 static int tcp_hello_io(struct tcp_conn *c, bool out)
 {
-	char *buf = (char *)&c->hello;
-	ssize_t n;
+	int rc;
 
-	while (c->hello_off < sizeof(c->hello)) {
-		if (out)
-			n = send(c->fd, buf + c->hello_off, sizeof(c->hello) - c->hello_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		else
-			n = recv(c->fd, buf + c->hello_off, sizeof(c->hello) - c->hello_off,
-				 MSG_DONTWAIT);
-		if (n > 0) {
-			c->hello_off += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return -EAGAIN;
-		return tcp_conn_io_fail(c, n == 0 ? 0 : errno,
-					out ? "handshake send to" : "handshake recv from");
-	}
+	if (out)
+		rc = ibc_sock_send_nb(c->fd, &c->hello, sizeof(c->hello), &c->hello_off);
+	else
+		rc = ibc_sock_recv_nb(c->fd, &c->hello, sizeof(c->hello), &c->hello_off);
+	if (rc == -EAGAIN)
+		return rc;
+	if (rc)
+		return tcp_conn_io_fail(c, -rc, out ? "handshake send to" : "handshake recv from");
 	c->hello_off = 0;
 	return 0;
 }
@@ -851,7 +768,7 @@ static int tcp_listen(struct ibc_tp_ctx *ctx, int dev, void *handle, struct ibc_
 	struct ibc_tp_listener *l;
 	struct tcp_handle h;
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	socklen_t len;
 	const struct tcp_dev *d;
 	int rc;
 
@@ -866,20 +783,22 @@ static int tcp_listen(struct ibc_tp_ctx *ctx, int dev, void *handle, struct ibc_
 	tcp_list_init(&l->link);
 	l->ctx = ctx;
 	l->dev = dev;
-	l->fd = socket(d->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l->fd < 0) {
-		rc = tcp_err(ctx, -errno, "%s: socket failed: %s", d->name, strerror(errno));
+	/* Buffer sizes before listen: accepted sockets inherit them, window scaling included. */
+	rc = ibc_sock_open(d->addr.ss_family, IBC_SOCK_NONBLOCK, ctx->sockbuf, &l->fd);
+	if (rc) {
+		rc = tcp_err(ctx, rc, "%s: socket failed: %s", d->name, strerror(-rc));
 		goto free_l;
 	}
-	tcp_set_bufs(ctx, l->fd); /* accepted sockets inherit them, window scaling included */
-	if (bind(l->fd, (const struct sockaddr *)&d->addr, d->addrlen) != 0 ||
-	    listen(l->fd, 128) != 0 || getsockname(l->fd, (struct sockaddr *)&ss, &len) != 0) {
-		tcp_fmt_addr((const struct sockaddr *)&d->addr, l->local, sizeof(l->local));
-		rc = tcp_err(ctx, -errno, "%s: cannot listen on %s: %s", d->name, l->local,
-			     strerror(errno));
+	rc = ibc_sock_bind_listen(l->fd, (const struct sockaddr *)&d->addr, d->addrlen, 128);
+	if (!rc)
+		rc = ibc_sock_local(l->fd, &ss, &len);
+	if (rc) {
+		ibc_sock_fmt_addr((const struct sockaddr *)&d->addr, l->local, sizeof(l->local));
+		rc = tcp_err(ctx, rc, "%s: cannot listen on %s: %s", d->name, l->local,
+			     strerror(-rc));
 		goto close_fd;
 	}
-	tcp_fmt_addr((struct sockaddr *)&ss, l->local, sizeof(l->local));
+	ibc_sock_fmt_addr((struct sockaddr *)&ss, l->local, sizeof(l->local));
 	l->nonce = ibc_random_u64();
 
 	memset(&h, 0, sizeof(h));
@@ -919,16 +838,14 @@ static int tcp_accept_start(struct ibc_tp_listener *l)
 {
 	struct ibc_tp_ctx *ctx = l->ctx;
 	struct tcp_conn *c;
-	int fd;
+	int fd, rc;
 
-	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-		    errno == ECONNABORTED)
-			return -EAGAIN;
-		return tcp_err(ctx, -errno, "%s: accept on %s failed: %s", ctx->devs[l->dev].name,
-			       l->local, strerror(errno));
-	}
+	rc = ibc_sock_accept(l->fd, IBC_SOCK_NONBLOCK | IBC_SOCK_NODELAY, &fd);
+	if (rc == -EAGAIN)
+		return rc;
+	if (rc)
+		return tcp_err(ctx, rc, "%s: accept on %s failed: %s", ctx->devs[l->dev].name,
+			       l->local, strerror(-rc));
 	c = tcp_conn_new(ctx, l->dev, false);
 	if (!c) {
 		close(fd);
@@ -937,8 +854,7 @@ static int tcp_accept_start(struct ibc_tp_listener *l)
 	c->fd = fd;
 	c->state = TCP_CONN_HELLO;
 	c->nonce = l->nonce;
-	tcp_set_nodelay(fd);
-	tcp_fd_names(fd, c->local, c->peer);
+	ibc_sock_fd_names(fd, c->local, c->peer);
 	l->pending = tcp_container_of(c, struct ibc_tp_recv, c);
 	return 0;
 }
@@ -1104,14 +1020,12 @@ static int tcp_connect_start(struct ibc_tp_ctx *ctx, int dev, const void *handle
 	memcpy(c->key, handle, IBC_TP_HANDLE_BYTES);
 	memcpy(&h, handle, sizeof(h));
 	c->nonce = h.nonce;
-	tcp_fmt_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
-	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		rc = tcp_err(ctx, -errno, "%s: socket failed: %s", d->name, strerror(errno));
+	ibc_sock_fmt_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+	rc = ibc_sock_open(ss.ss_family, IBC_SOCK_NONBLOCK | IBC_SOCK_NODELAY, ctx->sockbuf, &c->fd);
+	if (rc) {
+		rc = tcp_err(ctx, rc, "%s: socket failed: %s", d->name, strerror(-rc));
 		goto free_c;
 	}
-	tcp_set_bufs(ctx, c->fd);
-	tcp_set_nodelay(c->fd);
 	/* Leave through the chosen interface (multi-rail); loopback addresses cannot reach out.
 	 * The port is picked at connect time, so the ephemeral range is shared per destination. */
 	(void)setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
@@ -1119,9 +1033,10 @@ static int tcp_connect_start(struct ibc_tp_ctx *ctx, int dev, const void *handle
 	    bind(c->fd, (const struct sockaddr *)&d->addr, d->addrlen) != 0)
 		IBC_DBG("tcp: %s: bind before connect failed (%s), letting routing choose", d->name,
 			strerror(errno));
-	if (connect(c->fd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
-		rc = tcp_err(ctx, -errno, "%s: connect to %s failed: %s", d->name, c->peer,
-			     strerror(errno));
+	rc = ibc_sock_connect(c->fd, (struct sockaddr *)&ss, len);
+	if (rc && rc != -EINPROGRESS) {
+		rc = tcp_err(ctx, rc, "%s: connect to %s failed: %s", d->name, c->peer,
+			     strerror(-rc));
 		goto free_c;
 	}
 	c->state = TCP_CONN_CONNECTING;
@@ -1137,21 +1052,16 @@ free_c:
 /* Drive a pending connect; 0 when up, -EAGAIN, or an error (connection failed). */
 static int tcp_connect_step(struct tcp_conn *c)
 {
-	struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
-	int err = 0, rc;
-	socklen_t len = sizeof(err);
+	int rc;
 
 	if (c->state == TCP_CONN_CONNECTING) {
-		if (poll(&pfd, 1, 0) == 0)
-			return -EAGAIN;
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-			err = errno;
-		if (err == EINPROGRESS || err == EALREADY)
-			return -EAGAIN;
-		if (err)
-			return tcp_conn_fail(c, -err, "connect to %s failed: %s", c->peer,
-					     strerror(err));
-		tcp_fd_names(c->fd, c->local, NULL);
+		rc = ibc_sock_connect_done(c->fd);
+		if (rc == -EAGAIN)
+			return rc;
+		if (rc)
+			return tcp_conn_fail(c, rc, "connect to %s failed: %s", c->peer,
+					     strerror(-rc));
+		ibc_sock_fd_names(c->fd, c->local, NULL);
 		tcp_hello_fill(&c->hello, TCP_HELLO, c->nonce);
 		c->state = TCP_CONN_HELLO;
 	}
