@@ -30,6 +30,7 @@
 #include "ibc_common.h"
 #include "ibc_id.h"
 #include "ibc_sock.h"
+#include "ibc_sysfs.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -289,50 +290,26 @@ static int tcp_conn_io_fail(struct tcp_conn *c, int err, const char *op)
 	return tcp_conn_fail(c, -err, "%s %s failed: %s", op, c->peer, strerror(err));
 }
 
-static long tcp_read_sysfs_long(const char *ifname, const char *file)
-{
-	char path[128];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, file);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* device selection */
 
-/* Fill the sysfs facts of an interface: link layer, speed, PCI bus id. */
+/* Fill the sysfs facts of an interface (below IBCOLL_SYSFS_ROOT): link layer, speed, PCI bus
+ * id. A fact that cannot be read stays unknown. */
 static void tcp_dev_facts(struct tcp_dev *d)
 {
-	char path[128], target[256];
-	unsigned dom, bus, slot, fn;
-	const char *base;
 	long v;
-	ssize_t n;
 
 	snprintf(d->link_layer, sizeof(d->link_layer), "%s", d->loopback ? "loopback" : "Ethernet");
 	if (!d->ifname[0])
 		return;
-	if (tcp_read_sysfs_long(d->ifname, "type") == 32) /* ARPHRD_INFINIBAND: IPoIB */
+	if (ibc_sysfs_read_long(NULL, &v, "class/net/%s/type", d->ifname) == 0 &&
+	    v == 32) /* ARPHRD_INFINIBAND: IPoIB */
 		snprintf(d->link_layer, sizeof(d->link_layer), "InfiniBand");
-	v = tcp_read_sysfs_long(d->ifname, "speed");
-	d->speed_mbps = v > 0 && v < UINT32_MAX ? (uint32_t)v : 0;
-	snprintf(path, sizeof(path), "/sys/class/net/%s/device", d->ifname);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0)
-		return;
-	target[n] = '\0';
-	base = strrchr(target, '/');
-	base = base ? base + 1 : target;
-	if (sscanf(base, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) == 4)
-		snprintf(d->pci_busid, sizeof(d->pci_busid), "%.31s", base);
+	if (ibc_sysfs_read_long(NULL, &v, "class/net/%s/speed", d->ifname) == 0 && v > 0 &&
+	    v < UINT32_MAX)
+		d->speed_mbps = (uint32_t)v;
+	(void)ibc_sysfs_pci_busid(NULL, d->pci_busid, sizeof(d->pci_busid), "class/net/%s/device",
+				  d->ifname);
 }
 
 static void tcp_dev_set(struct tcp_dev *d, const char *ifname, const struct sockaddr *sa,
@@ -1602,7 +1579,7 @@ static int tcp_port_counters(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_coun
 	};
 	const struct tcp_dev *d;
 	size_t k;
-	long v;
+	uint64_t u;
 	int rc = tcp_check_dev(ctx, dev);
 
 	if (rc)
@@ -1612,13 +1589,9 @@ static int tcp_port_counters(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_coun
 		return tcp_err(ctx, -ENOTSUP, "%s: no interface name, no counters", d->name);
 	memset(cnt, 0, sizeof(*cnt));
 	for (k = 0; k < IBC_ARRAY_SIZE(map); k++) {
-		uint64_t u;
-
-		v = tcp_read_sysfs_long(d->ifname, map[k].file);
-		if (v < 0)
-			return tcp_err(ctx, -ENOTSUP, "%s: cannot read /sys/class/net/%s/%s",
-				       d->name, d->ifname, map[k].file);
-		u = (uint64_t)v;
+		if (ibc_sysfs_read_u64(NULL, &u, "class/net/%s/%s", d->ifname, map[k].file))
+			return tcp_err(ctx, -ENOTSUP, "%s: cannot read %s/class/net/%s/%s",
+				       d->name, ibc_sysfs_root(), d->ifname, map[k].file);
 		memcpy((char *)cnt + map[k].off, &u, sizeof(u));
 	}
 	return 0;
