@@ -6,8 +6,9 @@
  * deadline, and the local address that routes to a host.
  *
  * Conventions: every call returns 0 or a negative errno (-EAGAIN: "not yet, call again");
- * every socket is made close-on-exec. Only ibc_sock_resolve() leaves a text in ibc_err_get();
- * the caller words every other failure, since only it knows what the socket was for.
+ * every socket is made close-on-exec. Only name resolution (ibc_sock_resolve(), also inside
+ * ibc_sock_route_addr()) leaves a text in ibc_err_get(); the caller words every other failure,
+ * since only it knows what the socket was for.
  * Deadlines are CLOCK_MONOTONIC nanoseconds (ibc_now_ns()).
  */
 #ifndef IBC_SOCK_H
@@ -88,7 +89,7 @@ int ibc_sock_recv_full(int fd, void *buf, size_t len, uint64_t deadline);
 
 /* ---- deadlines */
 
-/* Now + timeout_ms (CLOCK_MONOTONIC ns). */
+/* Now + timeout_ms (CLOCK_MONOTONIC ns); timeout_ms >= 0. */
 uint64_t ibc_sock_deadline(int timeout_ms);
 /* Milliseconds left before deadline, rounded up; 0 once it has passed. */
 int ibc_sock_remaining_ms(uint64_t deadline);
