@@ -1,24 +1,23 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * bootstrap.c - the rendezvous and the out-of-band messages built on it (bootstrap.h): rank 0
+ * gathers every rank's hello and sends back the table, then point-to-point messages by (rank,
+ * tag) and gather/bcast/allgather/barrier on top. Sockets through common/ibc_sock.h; launcher
+ * detection is in bootstrap_env.c.
+ */
 #include "bootstrap.h"
 #include "ibc_common.h"
 #include "ibc_id.h"
+#include "ibc_sock.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define BOOT_MAGIC 0x69624253u /* "ibBS" */
 #define BOOT_SLICE_MS 100
-#define IBC_SLURM_PORT_BASE 20000
-#define IBC_SLURM_PORT_SPAN 12768
 
 enum {
 	TAG_HELLO = 1u << 24,
@@ -94,276 +93,11 @@ static const char *tag_name(uint32_t tag)
 	}
 }
 
-/* ---------------------------------------------------------------- environment */
-
-static const char *env(const char *n)
-{
-	const char *v = getenv(n);
-
-	return v && *v ? v : NULL;
-}
-
-static int env_pair(const char *rn, const char *sn, int *rank, int *size)
-{
-	const char *r = env(rn), *s = env(sn);
-	long rv, sv;
-
-	if (!r && !s)
-		return 1; /* not this launcher */
-	if (!r || !s) {
-		ibc_err_set("%s is set but %s is not: the launcher environment is incomplete",
-			    r ? rn : sn, r ? sn : rn);
-		return -EINVAL;
-	}
-	if (ibc_parse_int(s, 1, 1 << 30, &sv) || ibc_parse_int(r, 0, 1 << 30, &rv)) {
-		ibc_err_set("%s=%s / %s=%s are not valid rank/size numbers", rn, r, sn, s);
-		return -EINVAL;
-	}
-	if (rv >= sv) {
-		ibc_err_set("%s=%ld is not below %s=%ld", rn, rv, sn, sv);
-		return -EINVAL;
-	}
-	*rank = (int)rv;
-	*size = (int)sv;
-	return 0;
-}
-
-int ibc_boot_slurm_first_host(const char *nl, char *host, size_t len)
-{
-	size_t i = 0, n = 0;
-	const char *br;
-
-	if (!nl || !*nl)
-		return -EINVAL;
-	/* prefix up to '[' or ',' */
-	while (nl[i] && nl[i] != '[' && nl[i] != ',')
-		i++;
-	if (i == 0 || i >= len)
-		return -EINVAL;
-	memcpy(host, nl, i);
-	n = i;
-	if (nl[i] == '[') {
-		br = nl + i + 1;
-		while (*br >= '0' && *br <= '9') {
-			if (n + 1 >= len)
-				return -EINVAL;
-			host[n++] = *br++;
-		}
-		if (n == i || (*br != '-' && *br != ',' && *br != ']'))
-			return -EINVAL;
-	}
-	host[n] = '\0';
-	return 0;
-}
-
-int ibc_boot_env_detect(struct ibc_boot_env *e)
-{
-	static const struct {
-		const char *src, *rank, *size;
-	} launchers[] = {
-		{ "ibcoll", "IBCOLL_RANK", "IBCOLL_NRANKS" },
-		{ "ompi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE" },
-		{ "pmi", "PMI_RANK", "PMI_SIZE" },
-		{ "slurm", "SLURM_PROCID", "SLURM_NTASKS" },
-	};
-	const char *root = env("IBCOLL_ROOT");
-	size_t i;
-	int rc;
-
-	memset(e, 0, sizeof(*e));
-	e->nranks = 1;
-	snprintf(e->source, sizeof(e->source), "single");
-	for (i = 0; i < IBC_ARRAY_SIZE(launchers); i++) {
-		rc = env_pair(launchers[i].rank, launchers[i].size, &e->rank, &e->nranks);
-		if (rc < 0)
-			return rc;
-		if (rc == 0) {
-			snprintf(e->source, sizeof(e->source), "%s", launchers[i].src);
-			break;
-		}
-	}
-	if (i == IBC_ARRAY_SIZE(launchers) && env("PMIX_RANK")) {
-		ibc_err_set("PMIX_RANK is set but the job size is unknown: launch with mpirun "
-			    "(OMPI_COMM_WORLD_SIZE) or srun, or set IBCOLL_RANK and IBCOLL_NRANKS");
-		return -EINVAL;
-	}
-	if (root) {
-		snprintf(e->root, sizeof(e->root), "%s", root);
-	} else if (e->nranks > 1 && env("SLURM_JOB_ID")) {
-		const char *nl = env("SLURM_STEP_NODELIST") ? env("SLURM_STEP_NODELIST")
-							    : env("SLURM_JOB_NODELIST");
-		char host[200];
-		long job = atol(env("SLURM_JOB_ID"));
-		long step = env("SLURM_STEP_ID") ? atol(env("SLURM_STEP_ID")) : 0;
-
-		if (!nl || ibc_boot_slurm_first_host(nl, host, sizeof(host))) {
-			ibc_err_set("cannot find the first host in SLURM_JOB_NODELIST='%s': set "
-				    "IBCOLL_ROOT=host:port",
-				    nl ? nl : "");
-			return -EINVAL;
-		}
-		/* same on every rank without talking; below Linux's ephemeral range (32768+) so
-		 * no outgoing connection holds it */
-		snprintf(e->root, sizeof(e->root), "%s:%ld", host,
-			 IBC_SLURM_PORT_BASE + (job * 7 + step) % IBC_SLURM_PORT_SPAN);
-	} else if (e->nranks > 1) {
-		ibc_err_set("%d ranks were launched (%s) but no rendezvous address is known: set "
-			    "IBCOLL_ROOT=host:port to a host and free port of rank 0 (e.g. mpirun "
-			    "-x IBCOLL_ROOT=node01:29500 ...)",
-			    e->nranks, e->source);
-		return -EINVAL;
-	}
-	if (env("IBCOLL_JOB_ID"))
-		snprintf(e->job_id, sizeof(e->job_id), "%s", env("IBCOLL_JOB_ID"));
-	return 0;
-}
-
 /* ---------------------------------------------------------------- sockets */
 
 static bool aborted(const struct ibc_boot *b)
 {
 	return b->abort_flag && *b->abort_flag;
-}
-
-static int split_hostport(const char *s, char *host, size_t hlen, int *port)
-{
-	const char *colon = strrchr(s, ':');
-	long p;
-	size_t n;
-
-	if (!colon || colon == s)
-		return -EINVAL;
-	n = (size_t)(colon - s);
-	if (s[0] == '[' && colon[-1] == ']') { /* [v6]:port */
-		s++;
-		n -= 2;
-	}
-	if (n >= hlen || ibc_parse_int(colon + 1, 1, 65535, &p))
-		return -EINVAL;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	*port = (int)p;
-	return 0;
-}
-
-static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
-	char ps[16];
-	int rc;
-
-	snprintf(ps, sizeof(ps), "%d", port);
-	rc = getaddrinfo(host, ps, &hints, &res);
-	if (rc) {
-		ibc_err_set("cannot resolve '%s': %s", host, gai_strerror(rc));
-		return -EHOSTUNREACH;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*sl = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static void sock_opts(int fd)
-{
-	int one = 1;
-
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
-static int listen_on(const struct sockaddr_storage *ss, socklen_t sl, int *fd_out)
-{
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)ss, sl) != 0 || listen(fd, 1024) != 0) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	*fd_out = fd;
-	return 0;
-}
-
-static void addr_string(const struct sockaddr_storage *ss, char *buf, size_t len, int *port)
-{
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, buf, (socklen_t)len);
-		*port = ntohs(s6->sin6_port);
-	} else {
-		const struct sockaddr_in *s4 = (const void *)ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, buf, (socklen_t)len);
-		*port = ntohs(s4->sin_port);
-	}
-}
-
-static int remaining_ms(uint64_t deadline)
-{
-	uint64_t now = ibc_now_ns();
-
-	return now >= deadline ? 0 : (int)((deadline - now) / 1000000ull) + 1;
-}
-
-/* Write all of buf, waiting at most until deadline. */
-static int write_full(int fd, const void *buf, size_t len, uint64_t deadline)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -errno;
-		{
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-			int ms = remaining_ms(deadline);
-
-			if (!ms)
-				return -ETIMEDOUT;
-			poll(&pfd, 1, IBC_MIN(ms, BOOT_SLICE_MS));
-		}
-	}
-	return 0;
-}
-
-static int read_full(int fd, void *buf, size_t len, uint64_t deadline)
-{
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -errno;
-		{
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
-			int ms = remaining_ms(deadline);
-
-			if (!ms)
-				return -ETIMEDOUT;
-			poll(&pfd, 1, IBC_MIN(ms, BOOT_SLICE_MS));
-		}
-	}
-	return 0;
 }
 
 static int add_sock(struct ibc_boot *b, int fd, int src)
@@ -396,29 +130,27 @@ static int connect_to(struct ibc_boot *b, const char *host, int port, uint64_t d
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int rc = resolve(host, port, &ss, &sl);
-	int delay_ms = 10;
+	int rc = ibc_sock_resolve(host, port, &ss, &sl);
+	int delay_ms = 10, fd;
 
 	if (rc)
 		return rc;
 	for (;;) {
-		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-		if (fd < 0)
-			return -errno;
-		if (connect(fd, (struct sockaddr *)&ss, sl) == 0) {
-			sock_opts(fd);
+		rc = ibc_sock_open(ss.ss_family, IBC_SOCK_NODELAY, 0, &fd);
+		if (rc)
+			return rc;
+		rc = ibc_sock_connect(fd, (struct sockaddr *)&ss, sl);
+		if (rc == 0) {
 			*out = fd;
 			return 0;
 		}
-		rc = -errno;
 		close(fd);
 		if (rc != -ECONNREFUSED && rc != -ETIMEDOUT && rc != -EHOSTUNREACH &&
 		    rc != -ENETUNREACH && rc != -EAGAIN)
 			return rc;
 		if (aborted(b))
 			return -ECANCELED;
-		if (!remaining_ms(deadline))
+		if (!ibc_sock_remaining_ms(deadline))
 			return -ETIMEDOUT;
 		usleep((useconds_t)delay_ms * 1000);
 		delay_ms = IBC_MIN(delay_ms * 2, 500);
@@ -457,7 +189,7 @@ static const char *peer_host(const struct ibc_boot *b, int peer)
 
 int ibc_boot_send(struct ibc_boot *b, int peer, uint32_t tag, const void *data, size_t len)
 {
-	uint64_t deadline = ibc_now_ns() + (uint64_t)b->timeout_ms * 1000000ull;
+	uint64_t deadline = ibc_sock_deadline(b->timeout_ms);
 	struct boot_hdr h = { BOOT_MAGIC, b->rank, tag, 0, len };
 	int fd, rc;
 
@@ -465,9 +197,9 @@ int ibc_boot_send(struct ibc_boot *b, int peer, uint32_t tag, const void *data, 
 		return -EINVAL;
 	rc = sock_for(b, peer, deadline, &fd);
 	if (!rc)
-		rc = write_full(fd, &h, sizeof(h), deadline);
+		rc = ibc_sock_send_full(fd, &h, sizeof(h), deadline);
 	if (!rc && len)
-		rc = write_full(fd, data, len, deadline);
+		rc = ibc_sock_send_full(fd, data, len, deadline);
 	if (rc == -ETIMEDOUT)
 		ibc_err_set("bootstrap: timed out after %.1f s sending %s to rank %d (host %s)",
 			    b->timeout_ms / 1e3, tag_name(tag), peer, peer_host(b, peer));
@@ -484,7 +216,7 @@ static int pump_sock(struct ibc_boot *b, int i, uint64_t deadline)
 {
 	struct boot_hdr h;
 	struct boot_msg *m, **tail;
-	int rc = read_full(b->socks[i].fd, &h, sizeof(h), deadline);
+	int rc = ibc_sock_recv_full(b->socks[i].fd, &h, sizeof(h), deadline);
 
 	if (rc == -ECONNRESET || rc == -EPIPE) {
 		drop_sock(b, i);
@@ -505,7 +237,7 @@ static int pump_sock(struct ibc_boot *b, int i, uint64_t deadline)
 	m->src = h.src;
 	m->tag = h.tag;
 	m->len = h.len;
-	rc = h.len ? read_full(b->socks[i].fd, m->data, h.len, deadline) : 0;
+	rc = h.len ? ibc_sock_recv_full(b->socks[i].fd, m->data, h.len, deadline) : 0;
 	if (rc) {
 		free(m);
 		return rc;
@@ -516,6 +248,19 @@ static int pump_sock(struct ibc_boot *b, int i, uint64_t deadline)
 		;
 	*tail = m;
 	return 0;
+}
+
+/* A connection waits on the listener: take it (a failed accept is left for the next poll). */
+static int accept_one(struct ibc_boot *b)
+{
+	int fd, rc;
+
+	if (ibc_sock_accept(b->listen_fd, IBC_SOCK_NODELAY, &fd))
+		return 0;
+	rc = add_sock(b, fd, -1);
+	if (rc)
+		close(fd);
+	return rc;
 }
 
 /* Wait (one slice) for incoming connections or messages. */
@@ -534,16 +279,9 @@ static int pump(struct ibc_boot *b, int ms, uint64_t deadline)
 	i = 0;
 	if (b->listen_fd >= 0) {
 		if (pf[0].revents & POLLIN) {
-			int fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-			if (fd >= 0) {
-				sock_opts(fd);
-				rc = add_sock(b, fd, -1);
-				if (rc) {
-					close(fd);
-					return rc;
-				}
-			}
+			rc = accept_one(b);
+			if (rc)
+				return rc;
 		}
 		i = 1;
 	}
@@ -573,7 +311,7 @@ static struct boot_msg *take(struct ibc_boot *b, int src, uint32_t tag)
 /* Receive a message from src (or any rank when src < 0) with tag; *msg owned by caller. */
 static int recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg **msg)
 {
-	uint64_t deadline = ibc_now_ns() + (uint64_t)b->timeout_ms * 1000000ull;
+	uint64_t deadline = ibc_sock_deadline(b->timeout_ms);
 	int rc;
 
 	for (;;) {
@@ -593,7 +331,7 @@ static int recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg *
 			ibc_err_set("bootstrap: aborted (another rank died)");
 			return -ECANCELED;
 		}
-		if (!remaining_ms(deadline)) {
+		if (!ibc_sock_remaining_ms(deadline)) {
 			if (src >= 0)
 				ibc_err_set("bootstrap: timed out after %.1f s: rank %d waited for "
 					    "the %s from rank %d (host %s)",
@@ -604,7 +342,7 @@ static int recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg *
 					    b->timeout_ms / 1e3, tag_name(tag));
 			return -ETIMEDOUT;
 		}
-		rc = pump(b, IBC_MIN(remaining_ms(deadline), BOOT_SLICE_MS), deadline);
+		rc = pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS), deadline);
 		if (rc) {
 			ibc_err_set("bootstrap: receive failed: %s", strerror(-rc));
 			return rc;
@@ -646,112 +384,144 @@ static void fill_self(struct ibc_boot *b, struct boot_peer *p)
 	snprintf(p->addr, sizeof(p->addr), "%s", b->local_addr);
 }
 
-static int root_rendezvous(struct ibc_boot *b, const char *job_id)
-{
-	struct boot_table_hdr th = { 0 };
-	size_t tlen = sizeof(th) + (size_t)b->nranks * sizeof(struct boot_peer);
-	char *table = NULL;
-	bool *seen = calloc((size_t)b->nranks, sizeof(bool));
-	bool *heard = calloc((size_t)b->nranks, sizeof(bool)); /* sent a hello, even a bad one */
-	int got = 1, i, rc = 0;
-	uint64_t deadline = ibc_now_ns() + (uint64_t)b->timeout_ms * 1000000ull;
+/* Rank 0's bookkeeping while the ranks join. */
+struct boot_root {
+	struct boot_table_hdr th; /* the outcome, sent to every rank that said hello */
+	char *table;		  /* owned: th + the peers, as sent */
+	size_t tlen;
+	bool *seen;  /* owned, nranks: joined */
+	bool *heard; /* owned, nranks: sent a hello, even a bad one */
+	int got;     /* ranks joined, rank 0 included */
+};
 
-	if (!seen || !heard) {
-		free(seen);
-		free(heard);
-		return -ENOMEM;
+/* One hello: the rank joins, or th.status says why the job cannot start. */
+static void root_hello(struct ibc_boot *b, struct boot_root *r, const struct boot_peer *p)
+{
+	if (p->rank > 0 && p->rank < b->nranks)
+		r->heard[p->rank] = true;
+	if (p->nranks != b->nranks) {
+		r->th.status = -EINVAL;
+		snprintf(r->th.msg, sizeof(r->th.msg),
+			 "inconsistent job size: rank 0 (host %s) was told %d ranks but "
+			 "rank %d (host %s) was told %d: launch every rank with the same size",
+			 ibc_hostname(), b->nranks, p->rank, p->host, p->nranks);
+	} else if (p->rank <= 0 || p->rank >= b->nranks || r->seen[p->rank]) {
+		r->th.status = -EINVAL;
+		snprintf(r->th.msg, sizeof(r->th.msg),
+			 "rank %d (host %s) joined twice or is out of range (size %d): two "
+			 "jobs share IBCOLL_ROOT, or the launcher's rank variables are wrong",
+			 p->rank, p->host, b->nranks);
+	} else {
+		r->seen[p->rank] = true;
+		b->peers[p->rank] = *p;
+		r->got++;
 	}
-	b->peers = calloc((size_t)b->nranks, sizeof(*b->peers));
-	table = malloc(tlen);
-	if (!b->peers || !table) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	seen[0] = true;
-	fill_self(b, &b->peers[0]);
-	b->peers[0].port = (uint16_t)b->root_port;
-	while (got < b->nranks && !th.status) {
+}
+
+/* Take hellos until every rank joined, one was refused, or the deadline passed (0 in all
+ * three cases); -ECANCELED or a receive error end the rendezvous at once. */
+static int root_collect(struct ibc_boot *b, struct boot_root *r, uint64_t deadline)
+{
+	struct boot_peer p;
+	int rc;
+
+	while (r->got < b->nranks && !r->th.status) {
 		struct boot_msg *m = take(b, -1, TAG_HELLO);
-		struct boot_peer p;
 
 		if (!m) {
 			if (aborted(b)) {
-				rc = -ECANCELED;
 				ibc_err_set("bootstrap: aborted (another rank died)");
-				goto out;
+				return -ECANCELED;
 			}
-			if (!remaining_ms(deadline))
-				break;
-			rc = pump(b, IBC_MIN(remaining_ms(deadline), BOOT_SLICE_MS), deadline);
+			if (!ibc_sock_remaining_ms(deadline))
+				return 0;
+			rc = pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS),
+				  deadline);
 			if (rc)
-				goto out;
+				return rc;
 			continue;
 		}
-		if (m->len != sizeof(p)) {
-			free(m);
-			continue;
+		if (m->len == sizeof(p)) {
+			memcpy(&p, m->data, sizeof(p));
+			root_hello(b, r, &p);
 		}
-		memcpy(&p, m->data, sizeof(p));
 		free(m);
-		if (p.rank > 0 && p.rank < b->nranks)
-			heard[p.rank] = true;
-		if (p.nranks != b->nranks) {
-			th.status = -EINVAL;
-			snprintf(th.msg, sizeof(th.msg),
-				 "inconsistent job size: rank 0 (host %s) was told %d ranks but "
-				 "rank %d (host %s) was told %d: launch every rank with the same size",
-				 ibc_hostname(), b->nranks, p.rank, p.host, p.nranks);
-		} else if (p.rank <= 0 || p.rank >= b->nranks || seen[p.rank]) {
-			th.status = -EINVAL;
-			snprintf(th.msg, sizeof(th.msg),
-				 "rank %d (host %s) joined twice or is out of range (size %d): two "
-				 "jobs share IBCOLL_ROOT, or the launcher's rank variables are wrong",
-				 p.rank, p.host, b->nranks);
-		} else {
-			seen[p.rank] = true;
-			b->peers[p.rank] = p;
-			got++;
-		}
 	}
-	if (got < b->nranks && !th.status) {
-		char list[256] = "";
-		size_t n = 0;
-		int missing = 0;
+	return 0;
+}
 
-		for (i = 0; i < b->nranks; i++) {
-			if (seen[i])
-				continue;
-			if (missing++ < 16)
-				n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d",
-						      missing > 1 ? "," : "", i);
-		}
-		ibc_err_set("bootstrap: timed out after %.1f s at the rendezvous on %s:%d: %d of %d "
-			    "ranks joined; missing rank(s) %s%s (did they start? is IBCOLL_ROOT "
-			    "reachable from their hosts?)",
-			    b->timeout_ms / 1e3, b->root_host, b->root_port, got, b->nranks, list,
-			    missing > 16 ? ",..." : "");
-		rc = -ETIMEDOUT;
-		th.status = rc;
-		snprintf(th.msg, sizeof(th.msg), "%s", ibc_err_get());
+/* The deadline passed: name the ranks that never joined, here and in th for the others. */
+static int root_timeout(struct ibc_boot *b, struct boot_root *r)
+{
+	char list[256] = "";
+	size_t n = 0;
+	int i, missing = 0;
+
+	for (i = 0; i < b->nranks; i++) {
+		if (r->seen[i])
+			continue;
+		if (missing++ < 16)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d",
+					      missing > 1 ? "," : "", i);
 	}
-	th.nranks = b->nranks;
-	snprintf(th.job_id, sizeof(th.job_id), "%s", job_id);
-	memcpy(table, &th, sizeof(th));
-	memcpy(table + sizeof(th), b->peers, (size_t)b->nranks * sizeof(struct boot_peer));
-	/* everyone who said hello learns the outcome, also the rank whose hello was refused */
+	ibc_err_set("bootstrap: timed out after %.1f s at the rendezvous on %s:%d: %d of %d "
+		    "ranks joined; missing rank(s) %s%s (did they start? is IBCOLL_ROOT "
+		    "reachable from their hosts?)",
+		    b->timeout_ms / 1e3, b->root_host, b->root_port, r->got, b->nranks, list,
+		    missing > 16 ? ",..." : "");
+	r->th.status = -ETIMEDOUT;
+	snprintf(r->th.msg, sizeof(r->th.msg), "%s", ibc_err_get());
+	return -ETIMEDOUT;
+}
+
+/* Everyone who said hello learns the outcome, also the rank whose hello was refused. */
+static void root_send_table(struct ibc_boot *b, struct boot_root *r, const char *job_id)
+{
+	int i;
+
+	r->th.nranks = b->nranks;
+	snprintf(r->th.job_id, sizeof(r->th.job_id), "%s", job_id);
+	memcpy(r->table, &r->th, sizeof(r->th));
+	memcpy(r->table + sizeof(r->th), b->peers, (size_t)b->nranks * sizeof(struct boot_peer));
 	for (i = 1; i < b->nranks; i++)
-		if (seen[i] || heard[i])
-			ibc_boot_send(b, i, TAG_TABLE, table, tlen);
-	if (th.status) {
+		if (r->seen[i] || r->heard[i])
+			ibc_boot_send(b, i, TAG_TABLE, r->table, r->tlen);
+}
+
+static int root_rendezvous(struct ibc_boot *b, const char *job_id)
+{
+	struct boot_root r = { .got = 1 };
+	uint64_t deadline = ibc_sock_deadline(b->timeout_ms);
+	int rc = -ENOMEM;
+
+	r.tlen = sizeof(r.th) + (size_t)b->nranks * sizeof(struct boot_peer);
+	r.seen = calloc((size_t)b->nranks, sizeof(bool));
+	r.heard = calloc((size_t)b->nranks, sizeof(bool));
+	if (!r.seen || !r.heard)
+		goto out;
+	b->peers = calloc((size_t)b->nranks, sizeof(*b->peers));
+	r.table = malloc(r.tlen);
+	if (!b->peers || !r.table)
+		goto out;
+	r.seen[0] = true;
+	fill_self(b, &b->peers[0]);
+	b->peers[0].port = (uint16_t)b->root_port;
+	rc = root_collect(b, &r, deadline);
+	if (rc)
+		goto out;
+	if (r.got < b->nranks && !r.th.status)
+		rc = root_timeout(b, &r);
+	root_send_table(b, &r, job_id);
+	if (r.th.status) {
 		if (!rc)
-			ibc_err_set("bootstrap: %s", th.msg);
-		rc = th.status;
+			ibc_err_set("bootstrap: %s", r.th.msg);
+		rc = r.th.status;
 	}
 	snprintf(b->job_id, sizeof(b->job_id), "%s", job_id);
 out:
-	free(table);
-	free(seen);
-	free(heard);
+	free(r.table);
+	free(r.seen);
+	free(r.heard);
 	return rc;
 }
 
@@ -761,19 +531,16 @@ static int member_rendezvous(struct ibc_boot *b)
 	struct boot_table_hdr th;
 	size_t tlen = sizeof(th) + (size_t)b->nranks * sizeof(struct boot_peer);
 	struct boot_msg *m = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	int rc;
 
 	fill_self(b, &self);
-	{
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int port;
-
-		if (getsockname(b->listen_fd, (struct sockaddr *)&ss, &sl) != 0)
-			return -errno;
-		addr_string(&ss, self.addr, sizeof(self.addr), &port);
-		self.port = (uint16_t)port;
-	}
+	rc = ibc_sock_local(b->listen_fd, &ss, &sl);
+	if (rc)
+		return rc;
+	ibc_sock_fmt_ip((struct sockaddr *)&ss, self.addr, sizeof(self.addr));
+	self.port = (uint16_t)ibc_sock_port((struct sockaddr *)&ss);
 	rc = ibc_boot_send(b, 0, TAG_HELLO, &self, sizeof(self));
 	if (rc) {
 		if (rc == -ETIMEDOUT || rc == -ECONNREFUSED)
@@ -813,23 +580,11 @@ static int member_rendezvous(struct ibc_boot *b)
 	return 0;
 }
 
-/* The address this host uses to reach host:port (a UDP connect sends nothing). */
+/* The address this host uses to reach host:port, 127.0.0.1 when there is no route. */
 static void route_addr(const char *host, int port, char *buf, size_t len)
 {
-	struct sockaddr_storage ss, me;
-	socklen_t sl, ml = sizeof(me);
-	int fd, p;
-
-	snprintf(buf, len, "127.0.0.1");
-	if (resolve(host, port, &ss, &sl))
-		return;
-	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	if (connect(fd, (struct sockaddr *)&ss, sl) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&me, &ml) == 0)
-		addr_string(&me, buf, len, &p);
-	close(fd);
+	if (ibc_sock_route_addr(host, port, buf, len))
+		snprintf(buf, len, "127.0.0.1");
 }
 
 static void compute_locality(struct ibc_boot *b)
@@ -855,11 +610,9 @@ static void compute_locality(struct ibc_boot *b)
 	}
 }
 
-int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **out)
+static int boot_new(const struct ibc_boot_opts *o, struct ibc_boot **out)
 {
 	struct ibc_boot *b = calloc(1, sizeof(*b));
-	char job[40];
-	int rc;
 
 	if (!b)
 		return -ENOMEM;
@@ -873,72 +626,102 @@ int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **out)
 		free(b);
 		return -ENOMEM;
 	}
+	*out = b;
+	return 0;
+}
+
+/* A job of one rank: no sockets, the table is this rank alone. */
+static int boot_single(struct ibc_boot *b, const char *job)
+{
+	b->peers = calloc(1, sizeof(*b->peers));
+	if (!b->peers)
+		return -ENOMEM;
+	snprintf(b->local_addr, sizeof(b->local_addr), "127.0.0.1");
+	fill_self(b, &b->peers[0]);
+	snprintf(b->job_id, sizeof(b->job_id), "%s", job);
+	return 0;
+}
+
+/* Rank 0's listener: the one the launcher bound (root_fd >= 0), or one on the root address. */
+static int boot_listen_root(struct ibc_boot *b, int root_fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int rc;
+
+	if (root_fd >= 0) {
+		b->listen_fd = root_fd;
+		return 0;
+	}
+	rc = ibc_sock_resolve(b->root_host, b->root_port, &ss, &sl);
+	if (!rc)
+		rc = ibc_sock_listen((struct sockaddr *)&ss, sl, IBC_SOCK_REUSEADDR, 1024,
+				     &b->listen_fd);
+	if (rc)
+		ibc_err_set("bootstrap: rank 0 cannot listen on %s:%d: %s (is the "
+			    "port in use, or is IBCOLL_ROOT not this host?)",
+			    b->root_host, b->root_port, strerror(-rc));
+	return rc;
+}
+
+/* Any other rank listens on an ephemeral port of the address that reaches the root. */
+static int boot_listen_member(struct ibc_boot *b)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int rc;
+
+	rc = ibc_sock_resolve(b->local_addr, 0, &ss, &sl);
+	if (!rc)
+		rc = ibc_sock_listen((struct sockaddr *)&ss, sl, IBC_SOCK_REUSEADDR, 1024,
+				     &b->listen_fd);
+	if (rc)
+		ibc_err_set("bootstrap: rank %d cannot listen on %s: %s", b->rank, b->local_addr,
+			    strerror(-rc));
+	return rc;
+}
+
+/* A job of several ranks: listen, then meet the others at the root. */
+static int boot_join(struct ibc_boot *b, const struct ibc_boot_opts *o, const char *job)
+{
+	int rc;
+
+	if (!o->root || ibc_sock_split_hostport(o->root, b->root_host, sizeof(b->root_host),
+						&b->root_port)) {
+		ibc_err_set("bootstrap: rendezvous address '%s' is not host:port (IBCOLL_ROOT)",
+			    o->root ? o->root : "");
+		return -EINVAL;
+	}
+	route_addr(b->root_host, b->root_port, b->local_addr, sizeof(b->local_addr));
+	if (b->rank == 0) {
+		rc = boot_listen_root(b, o->root_fd);
+		return rc ? rc : root_rendezvous(b, job);
+	}
+	rc = boot_listen_member(b);
+	return rc ? rc : member_rendezvous(b);
+}
+
+int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **out)
+{
+	struct ibc_boot *b;
+	char job[40];
+	int rc;
+
+	rc = boot_new(o, &b);
+	if (rc)
+		return rc;
 	if (o->job_id && *o->job_id)
 		snprintf(job, sizeof(job), "%s", o->job_id);
 	else
 		ibc_new_id(job, sizeof(job));
-
-	if (b->nranks == 1) {
-		b->peers = calloc(1, sizeof(*b->peers));
-		if (!b->peers) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		snprintf(b->local_addr, sizeof(b->local_addr), "127.0.0.1");
-		fill_self(b, &b->peers[0]);
-		snprintf(b->job_id, sizeof(b->job_id), "%s", job);
-		compute_locality(b);
-		*out = b;
-		return 0;
+	rc = b->nranks == 1 ? boot_single(b, job) : boot_join(b, o, job);
+	if (rc) {
+		ibc_boot_fini(b);
+		return rc;
 	}
-	if (!o->root || split_hostport(o->root, b->root_host, sizeof(b->root_host),
-				       &b->root_port)) {
-		ibc_err_set("bootstrap: rendezvous address '%s' is not host:port (IBCOLL_ROOT)",
-			    o->root ? o->root : "");
-		rc = -EINVAL;
-		goto fail;
-	}
-	route_addr(b->root_host, b->root_port, b->local_addr, sizeof(b->local_addr));
-	if (b->rank == 0) {
-		if (o->root_fd >= 0) {
-			b->listen_fd = o->root_fd;
-		} else {
-			struct sockaddr_storage ss;
-			socklen_t sl;
-
-			rc = resolve(b->root_host, b->root_port, &ss, &sl);
-			if (!rc)
-				rc = listen_on(&ss, sl, &b->listen_fd);
-			if (rc) {
-				ibc_err_set("bootstrap: rank 0 cannot listen on %s:%d: %s (is the "
-					    "port in use, or is IBCOLL_ROOT not this host?)",
-					    b->root_host, b->root_port, strerror(-rc));
-				goto fail;
-			}
-		}
-		rc = root_rendezvous(b, job);
-	} else {
-		struct sockaddr_storage ss;
-		socklen_t sl;
-
-		rc = resolve(b->local_addr, 0, &ss, &sl);
-		if (!rc)
-			rc = listen_on(&ss, sl, &b->listen_fd);
-		if (rc) {
-			ibc_err_set("bootstrap: rank %d cannot listen on %s: %s", b->rank,
-				    b->local_addr, strerror(-rc));
-			goto fail;
-		}
-		rc = member_rendezvous(b);
-	}
-	if (rc)
-		goto fail;
 	compute_locality(b);
 	*out = b;
 	return 0;
-fail:
-	ibc_boot_fini(b);
-	return rc;
 }
 
 void ibc_boot_fini(struct ibc_boot *b)

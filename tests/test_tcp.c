@@ -2,8 +2,8 @@
 /*
  * test_tcp.c - the tcp transport through its vtable: device selection, connection setup,
  * awkward message sizes, ordering, queue limits, tag and size errors, peer loss, sleeping, and
- * the same between two processes. Prints loopback bandwidth for 4 MiB messages (diagnostic
- * only: no timing is asserted).
+ * the same between two processes; props and counters read below IBCOLL_SYSFS_ROOT. Prints
+ * loopback bandwidth for 4 MiB messages (diagnostic only: no timing is asserted).
  */
 #include "tap.h"
 #include "tp_util.h"
@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -169,6 +170,89 @@ static void test_devices(void)
 	ctx = NULL;
 	rc = ops->init(&cfg, &ctx);
 	ok(rc == -EINVAL && strstr(ibc_err_get(), "sockbuf"), "bad option sockbuf=junk");
+}
+
+/* ---- sysfs facts below IBCOLL_SYSFS_ROOT ---- */
+
+static int put_file(const char *root, const char *rel, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fputs(text, f);
+	return fclose(f) ? -errno : 0;
+}
+
+/* A fake class/net/lo: an IPoIB link at 25 Gb/s on a PCI function, with counters. */
+static int fake_sysfs(const char *root)
+{
+	static const char *const dirs[] = {"class", "class/net", "class/net/lo",
+					   "class/net/lo/statistics"};
+	static const char *const files[][2] = {
+	    {"class/net/lo/type", "32\n"},
+	    {"class/net/lo/speed", "25000\n"},
+	    {"class/net/lo/statistics/tx_bytes", "1234567890123\n"},
+	    {"class/net/lo/statistics/rx_bytes", "42\n"},
+	    {"class/net/lo/statistics/rx_errors", "3\n"},
+	    {"class/net/lo/statistics/tx_dropped", "7\n"},
+	};
+	char path[512];
+	size_t k;
+	int rc = 0;
+
+	for (k = 0; k < IBC_ARRAY_SIZE(dirs) && !rc; k++) {
+		snprintf(path, sizeof(path), "%s/%s", root, dirs[k]);
+		rc = mkdir(path, 0755) ? -errno : 0;
+	}
+	for (k = 0; k < IBC_ARRAY_SIZE(files) && !rc; k++)
+		rc = put_file(root, files[k][0], files[k][1]);
+	snprintf(path, sizeof(path), "%s/class/net/lo/device", root);
+	if (!rc && symlink("../../../devices/pci0000:00/0000:17:00.0", path))
+		rc = -errno;
+	return rc;
+}
+
+static void test_sysfs_root(void)
+{
+	struct ibc_tp_config cfg = lo_cfg();
+	struct ibc_tp_ctx *ctx = NULL;
+	struct ibc_tp_counters c;
+	struct ibc_tp_props p;
+	char root[] = "/tmp/test_tcp_sysfs.XXXXXX", cmd[128], path[512];
+	int rc;
+
+	if (!mkdtemp(root) || fake_sysfs(root)) {
+		ok(0, "fake sysfs tree in %s", root);
+		tap_skip(8, "no fake sysfs tree");
+		return;
+	}
+	ok(1, "fake sysfs tree in %s", root);
+	setenv("IBCOLL_SYSFS_ROOT", root, 1);
+	rc = ops->init(&cfg, &ctx);
+	rc = rc ? rc : ops->get_props(ctx, 0, &p);
+	is_int(rc, 0, "init and get_props with IBCOLL_SYSFS_ROOT set");
+	is_int(rc ? 0 : p.speed_mbps, 25000, "speed from class/net/lo/speed");
+	is_str(rc ? "" : p.link_layer, "InfiniBand", "type 32 reads as InfiniBand (IPoIB)");
+	is_str(rc ? "" : p.pci_busid, "0000:17:00.0", "PCI bus id from the device link");
+	memset(&c, 0, sizeof(c));
+	rc = rc ? rc : ops->port_counters(ctx, 0, &c);
+	is_int(rc, 0, "port_counters from class/net/lo/statistics");
+	ok(c.xmit_bytes == 1234567890123ull && c.rcv_bytes == 42 && c.rcv_errors == 3 &&
+	       c.xmit_discards == 7,
+	   "counters: tx_bytes, rx_bytes, rx_errors, tx_dropped");
+	snprintf(path, sizeof(path), "%s/class/net/lo/statistics/rx_errors", root);
+	unlink(path);
+	rc = ctx ? ops->port_counters(ctx, 0, &c) : -EINVAL;
+	ok(rc == -ENOTSUP && strstr(ops->last_error(ctx), path),
+	   "a missing counter -> -ENOTSUP naming the file: %s", ctx ? ops->last_error(ctx) : "");
+	ops->fini(ctx);
+	unsetenv("IBCOLL_SYSFS_ROOT");
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	ok(system(cmd) == 0, "fake tree removed");
 }
 
 /* ---- one process, two contexts ---- */
@@ -779,8 +863,9 @@ int main(void)
 	size_t len = (size_t)BIG + 2 * MIB;
 	int rc;
 
-	tap_plan(74);
+	tap_plan(83);
 	test_devices();
+	test_sysfs_root();
 
 	rc = side_init(&a, &cfg, len);
 	rc = rc ? rc : side_init(&b, &cfg, len);
