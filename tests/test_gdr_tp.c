@@ -47,7 +47,7 @@ struct pair {
 
 static void config_init(struct ibc_tp_config *cfg, int rank)
 {
-	memset(cfg, 0, sizeof(*cfg));
+	ibc_tp_config_init(cfg);
 	cfg->rank = rank;
 	cfg->nranks = 2;
 	cfg->local_rank = rank;
@@ -204,7 +204,7 @@ static void bad_env(const char *peer_root)
 static void props(struct pair *p, int flush_on)
 {
 	struct ibc_tp_props pr;
-	int rc = ops->get_props(p->rctx, 0, &pr);
+	int rc = ibc_tp_get_props(ops, p->rctx, 0, &pr);
 
 	is_int(rc, 0, "get_props");
 	ok(!!(pr.caps & IBC_TP_CAP_NEEDS_FLUSH) == flush_on, "caps NEEDS_FLUSH is %d", flush_on);

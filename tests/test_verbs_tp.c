@@ -60,7 +60,7 @@ static int report_(int cond, int line_no, const char *fmt, ...)
 
 static void config_init(struct ibc_tp_config *cfg, int rank, int qps)
 {
-	memset(cfg, 0, sizeof(*cfg));
+	ibc_tp_config_init(cfg);
 	cfg->rank = rank;
 	cfg->nranks = 2;
 	cfg->local_size = 2;
@@ -308,7 +308,7 @@ static void recv_limits(struct endpoint *ep)
 	size_t got;
 	int i, rc, n = 0;
 
-	ops->get_props(ep->ctx, 0, &props);
+	ibc_tp_get_props(ops, ep->ctx, 0, &props);
 	buf.addr = mem;
 	buf.len = sizeof(mem);
 	ops->reg_mr(ep->ctx, 0, &buf, &mr);
@@ -430,7 +430,7 @@ static void send_drop(struct endpoint *ep)
 	err = ops->last_error(ep->ctx);
 	report(rc == -EIO,
 	       "sender: dropped link fails the request with -EIO (%d after %d messages)", rc, i);
-	ops->get_props(ep->ctx, 0, &props);
+	ibc_tp_get_props(ops, ep->ctx, 0, &props);
 	snprintf(dev, sizeof(dev), "%s port %d", props.name, props.port);
 	report(strstr(err, "QP 0x") && strstr(err, dev) && strstr(err, "status"),
 	       "sender: error names status, QP, device and port (%s): %s", dev, err);
@@ -598,12 +598,12 @@ static void c_props(int arg, int fd)
 	if (!report(rc == 0, "props: init: %s", rc ? ibc_err_get() : "ok"))
 		return;
 	ops->devices(ctx, &n);
-	rc = ops->get_props(ctx, 0, &p);
+	rc = ibc_tp_get_props(ops, ctx, 0, &p);
 	report(n >= 1 && rc == 0 && p.port >= 1 && p.name[0] && p.max_requests == VRB_DEPTH &&
 		   (p.caps & IBC_TP_CAP_INTERNODE) && (p.mem_kinds & IBC_MEM_HOST),
 	       "props: %d device(s); %s port %d, %s, %u Mb/s, max_requests %d", n, p.name, p.port,
 	       p.link_layer, p.speed_mbps, p.max_requests);
-	report(ops->get_props(ctx, n, &p) == -EINVAL, "props: device %d out of range", n);
+	report(ibc_tp_get_props(ops, ctx, n, &p) == -EINVAL, "props: device %d out of range", n);
 	report(ops->fini(ctx) == 0, "props: fini");
 }
 

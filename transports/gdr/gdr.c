@@ -337,15 +337,17 @@ static int gdr_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	return 0;
 }
 
-static int gdr_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *p)
+static int gdr_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *props)
 {
-	int rc = vrb_get_props(ctx, dev, p);
+	struct ibc_tp_props p = {.size = sizeof(p)};
+	int rc = vrb_get_props(ctx, dev, &p);
 
 	if (rc)
 		return rc;
-	p->mem_kinds = ctx->mem_kinds;
+	p.mem_kinds = ctx->mem_kinds;
 	if (gdr_st(ctx)->flush_on)
-		p->caps |= IBC_TP_CAP_NEEDS_FLUSH;
+		p.caps |= IBC_TP_CAP_NEEDS_FLUSH;
+	ibc_tp_props_put(props, &p); /* no more than the caller's props->size */
 	return 0;
 }
 

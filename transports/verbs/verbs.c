@@ -36,6 +36,11 @@ int vrb_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	struct ibc_tp_ctx *ctx;
 	int rc, h;
 
+	if (ibc_tp_config_check(cfg)) {
+		ibc_err_set("verbs: init without a configuration of at least %zu bytes (cfg->size)",
+			    (size_t)IBC_TP_CFG_BASE_SIZE);
+		return -EINVAL;
+	}
 	if (cfg->qps < 0 || cfg->qps > VRB_MAX_QPS) {
 		ibc_err_set("--qps %d: the verbs transport takes 1..%d queue pairs per connection",
 			    cfg->qps, VRB_MAX_QPS);
@@ -52,6 +57,7 @@ int vrb_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	ctx->ibv = ibv;
 	ctx->rank = cfg->rank;
 	ctx->hostname = cfg->hostname;
+	ctx->sysfs_root = IBC_TP_CFG_HAS(cfg, sysfs_root) ? cfg->sysfs_root : NULL;
 	ctx->gid_index = cfg->gid_index;
 	ctx->abort_flag = cfg->abort_flag;
 	ctx->nqps = cfg->qps ? cfg->qps : 1;
@@ -106,8 +112,9 @@ int vrb_devices(struct ibc_tp_ctx *ctx, int *ndev)
 	return 0;
 }
 
-int vrb_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *p)
+int vrb_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *props)
 {
+	struct ibc_tp_props p = {0};
 	const struct vrb_port *port;
 	const struct vrb_hca *h;
 
@@ -116,17 +123,19 @@ int vrb_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *p)
 				ctx->nports - 1);
 	port = &ctx->ports[dev];
 	h = &ctx->hcas[port->hca];
-	memset(p, 0, sizeof(*p));
-	snprintf(p->name, sizeof(p->name), "%s", h->name);
-	snprintf(p->pci_busid, sizeof(p->pci_busid), "%s", h->pci_busid);
-	p->port = port->port;
-	p->guid = h->guid;
-	p->speed_mbps = port->speed_mbps;
-	snprintf(p->link_layer, sizeof(p->link_layer), "%s",
+	snprintf(p.name, sizeof(p.name), "%s", h->name);
+	snprintf(p.pci_busid, sizeof(p.pci_busid), "%s", h->pci_busid);
+	p.port = port->port;
+	p.guid = h->guid;
+	p.speed_mbps = port->speed_mbps;
+	snprintf(p.link_layer, sizeof(p.link_layer), "%s",
 		 port->link_layer == IBV_LINK_LAYER_ETHERNET ? "Ethernet" : "InfiniBand");
-	p->mem_kinds = ctx->mem_kinds;
-	p->max_requests = VRB_DEPTH;
-	p->caps = IBC_TP_CAP_INTERNODE;
+	p.mem_kinds = ctx->mem_kinds;
+	p.max_requests = VRB_DEPTH;
+	p.caps = IBC_TP_CAP_INTERNODE;
+	snprintf(p.fw_version, sizeof(p.fw_version), "%s", h->fw_ver);
+	snprintf(p.board_id, sizeof(p.board_id), "%s", h->board_id);
+	ibc_tp_props_put(props, &p);
 	return 0;
 }
 
