@@ -144,20 +144,14 @@ const char *vrb_last_error(struct ibc_tp_ctx *ctx)
 	return ctx && ctx->err[0] ? ctx->err : ibc_err_get();
 }
 
-static int vrb_counter(const char *dev, int port, const char *name, uint64_t *v)
+/* A port counter from sysfs (below the context's root). */
+static int vrb_counter(const struct ibc_tp_ctx *ctx, const char *dev, int port, const char *name,
+		       uint64_t *v)
 {
-	char path[256];
-	unsigned long long x;
-	FILE *f;
-	int rc;
+	uint64_t x;
+	int rc = ibc_sysfs_read_u64(ctx->sysfs_root, &x, "class/infiniband/%s/ports/%d/counters/%s",
+				    dev, port, name);
 
-	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/%d/counters/%s", dev, port,
-		 name);
-	f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	rc = fscanf(f, "%llu", &x) == 1 ? 0 : -EIO;
-	fclose(f);
 	if (!rc)
 		*v = x;
 	return rc;
@@ -174,20 +168,21 @@ int vrb_port_counters(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_counters *c
 	p = &ctx->ports[dev];
 	name = ctx->hcas[p->hca].name;
 	memset(c, 0, sizeof(*c));
-	rc = vrb_counter(name, p->port, "port_xmit_data", &c->xmit_bytes);
+	rc = vrb_counter(ctx, name, p->port, "port_xmit_data", &c->xmit_bytes);
 	if (rc)
 		return vrb_errf(ctx, -EOPNOTSUPP, "%s port %d has no counters in sysfs", name,
 				p->port);
-	vrb_counter(name, p->port, "port_rcv_data", &c->rcv_bytes);
+	vrb_counter(ctx, name, p->port, "port_rcv_data", &c->rcv_bytes);
 	c->xmit_bytes *= 4; /* these two count 4-byte words */
 	c->rcv_bytes *= 4;
-	vrb_counter(name, p->port, "symbol_error", &c->symbol_errors);
-	vrb_counter(name, p->port, "link_downed", &c->link_downed);
-	vrb_counter(name, p->port, "port_rcv_errors", &c->rcv_errors);
-	vrb_counter(name, p->port, "port_xmit_discards", &c->xmit_discards);
-	vrb_counter(name, p->port, "port_rcv_remote_physical_errors",
+	vrb_counter(ctx, name, p->port, "symbol_error", &c->symbol_errors);
+	vrb_counter(ctx, name, p->port, "link_downed", &c->link_downed);
+	vrb_counter(ctx, name, p->port, "port_rcv_errors", &c->rcv_errors);
+	vrb_counter(ctx, name, p->port, "port_xmit_discards", &c->xmit_discards);
+	vrb_counter(ctx, name, p->port, "port_rcv_remote_physical_errors",
 		    &c->port_rcv_remote_physical_errors);
-	vrb_counter(name, p->port, "local_link_integrity_errors", &c->local_link_integrity_errors);
+	vrb_counter(ctx, name, p->port, "local_link_integrity_errors",
+		    &c->local_link_integrity_errors);
 	return 0;
 }
 
