@@ -250,9 +250,12 @@ static void test_sysfs_readers(void)
 	   "sysfs: mlx5_5 at 16 of 32 GT/s");
 	is_int(topo_sysfs_pcie_link(root, "0000:ff:00.0", &l), -ENOENT, "sysfs: no 0000:ff:00.0");
 	setenv("IBCOLL_SYSFS_ROOT", root, 1);
-	is_str(topo_sysfs_default_root(), root, "sysfs: IBCOLL_SYSFS_ROOT sets the root");
+	is_int(topo_sysfs_ports(NULL, "mlx5_1", p, 4), 1,
+	       "sysfs: root NULL reads below IBCOLL_SYSFS_ROOT");
 	setenv("IBCOLL_SYSFS_ROOT", "", 1);
-	is_str(topo_sysfs_default_root(), "/sys", "sysfs: empty IBCOLL_SYSFS_ROOT means /sys");
+	ok(topo_sysfs_ports(NULL, "mlx5_nosuch", p, 4) < 0 &&
+	       strstr(ibc_err_get(), "/sys/class/infiniband/mlx5_nosuch/ports"),
+	   "sysfs: empty IBCOLL_SYSFS_ROOT means /sys: %s", ibc_err_get());
 	unsetenv("IBCOLL_SYSFS_ROOT");
 }
 
