@@ -179,6 +179,15 @@ static void ep_close(struct endpoint *ep, const char *who)
 	report(rc == 0, "%s: teardown returns 0 (%d)", who, rc);
 }
 
+/* Index of the first byte of message seq that is wrong, -1 when all are right. */
+static long first_wrong(const uint8_t *mem, size_t size, uint32_t seq)
+{
+	for (size_t k = 0; k < size; k++)
+		if (mem[k] != pattern(seq, k))
+			return (long)k;
+	return -1;
+}
+
 static void recv_batches(struct endpoint *ep, int qps)
 {
 	size_t total = total_bytes(), off, got;
@@ -189,6 +198,7 @@ static void recv_batches(struct endpoint *ep, int qps)
 	uint8_t *mem;
 	uint32_t seq = 0;
 	int it, i, rc, bad = 0, bad_size = 0, fails = 0;
+	long k;
 
 	mem = aligned_alloc(4096, total);
 	buf.addr = mem;
@@ -224,14 +234,9 @@ static void recv_batches(struct endpoint *ep, int qps)
 			}
 			if (got != sizes[i])
 				bad_size++;
-			for (size_t k = 0; k < sizes[i]; k++)
-				if (mem[off + k] != pattern(seq + i, k)) {
-					if (!bad)
-						diag("first wrong byte: message %u index %zu",
-						     seq + i, k);
-					bad++;
-					break;
-				}
+			k = first_wrong(mem + off, sizes[i], seq + i);
+			if (k >= 0 && !bad++)
+				diag("first wrong byte: message %u index %ld", seq + i, k);
 			off += (sizes[i] + 4095) & ~(size_t)4095;
 			if (sub[i])
 				ops->dereg_mr(ep->ctx, sub[i]);
