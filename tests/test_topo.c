@@ -480,14 +480,84 @@ static int read_csv(const char *path, const char *text, struct csv *c)
 	return 0;
 }
 
-static void test_cmd(void)
+/* The whole file, or NULL when it cannot be read (caller frees). */
+static char *read_whole(const char *path)
 {
-	char xml[4200], x4[4200], bad[4200], dir[] = "/tmp/ibcoll-topo-csv-XXXXXX", csv[4200];
-	char *out = NULL, *err = NULL, *before;
+	FILE *f = fopen(path, "r");
+	char *s = NULL;
+
+	if (f) {
+		fseek(f, 0, SEEK_END);
+		s = slurp(f);
+		fclose(f);
+	}
+	return s;
+}
+
+/* The facts of `ibcoll topo --topology-xml server-4gpu.xml --np 4 --csv`, read back. */
+static void check_csv(const char *csv, const char *text)
+{
 	struct csv c;
+
+	ok(text != NULL, "CSV file written");
+	if (!text || !ok(read_csv(csv, text, &c) == 0, "CSV: reads back with rpt_csv_read")) {
+		tap_skip(text ? 5 : 6, "no CSV");
+		return;
+	}
+	is_int(c.ncols, 21, "CSV: 21 columns");
+	ok(!c.crlf && c.rows == 32, "CSV: %d rows, lines end in \\n like every report", c.rows);
+	ok(c.records[0] == 1 && c.records[1] == 8 && c.records[2] == 16 && c.records[3] == 4 &&
+	       c.records[4] == 3,
+	   "CSV: 1 machine, 8 device, 16 path, 4 pair, 3 warning rows (%d %d %d %d %d)",
+	   c.records[0], c.records[1], c.records[2], c.records[3], c.records[4]);
+	ok(strncmp(c.last_warning, "warning: GPU3 (0000:86:00.0) is on socket 1", 43) == 0,
+	   "CSV: quoted warning text reads back: %.60s", c.last_warning);
+	ok(strncmp(c.pair_gpu1, "1,server-4gpu,pair,GPU1,,0000:23:00.0,,,0,0-15,mlx5_1,PXB,1,1,",
+		   62) == 0,
+	   "CSV: pair row of GPU1: %s", c.pair_gpu1);
+}
+
+/* --csv: written through the reports writer; an existing file is refused and left alone. */
+static void test_cmd_csv(const char *x4, const char *xml)
+{
+	char dir[] = "/tmp/ibcoll-topo-csv-XXXXXX", csv[4200];
+	char *out = NULL, *err = NULL, *before, *after;
 	int rc, files = 0;
 	struct dirent *e;
 	DIR *d;
+
+	if (!ok(mkdtemp(dir) != NULL, "temporary directory for CSV"))
+		return;
+	snprintf(csv, sizeof(csv), "%s/topo.csv", dir);
+	rc = run(&out, &err, "--topology-xml", x4, "--csv", csv, "--np", "4");
+	is_int(rc, 0, "cmd server4 --csv: exit 0");
+	free(out);
+	free(err);
+	before = read_whole(csv);
+	check_csv(csv, before);
+	rc = run(&out, &err, "--topology-xml", xml, "--csv", csv, NULL, NULL);
+	ok(rc == 2 && strstr(err, "already exists"), "CSV: an existing file is refused (exit 2)");
+	free(out);
+	free(err);
+	after = read_whole(csv);
+	ok(before && after && strcmp(before, after) == 0, "CSV: existing file unchanged");
+	free(after);
+	free(before);
+	d = opendir(dir);
+	while (d && (e = readdir(d)))
+		files += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	if (d)
+		closedir(d);
+	is_int(files, 1, "CSV: no temporary file left behind (hidden ones included)");
+	unlink(csv);
+	rmdir(dir);
+}
+
+static void test_cmd(void)
+{
+	char xml[4200], x4[4200], bad[4200];
+	char *out = NULL, *err = NULL;
+	int rc;
 
 	data("dgx-h100.xml", xml, sizeof(xml));
 	data("topo-server-4gpu.xml", x4, sizeof(x4));
@@ -538,66 +608,7 @@ static void test_cmd(void)
 	free(out);
 	free(err);
 
-	if (!ok(mkdtemp(dir) != NULL, "temporary directory for CSV"))
-		return;
-	snprintf(csv, sizeof(csv), "%s/topo.csv", dir);
-	rc = run(&out, &err, "--topology-xml", x4, "--csv", csv, "--np", "4");
-	is_int(rc, 0, "cmd server4 --csv: exit 0");
-	free(out);
-	free(err);
-	{
-		FILE *f = fopen(csv, "r");
-
-		before = NULL;
-		if (f) {
-			fseek(f, 0, SEEK_END);
-			before = slurp(f);
-			fclose(f);
-		}
-	}
-	ok(before != NULL, "CSV file written");
-	if (before && ok(read_csv(csv, before, &c) == 0, "CSV: reads back with rpt_csv_read")) {
-		is_int(c.ncols, 21, "CSV: 21 columns");
-		ok(!c.crlf && c.rows == 32, "CSV: %d rows, lines end in \\n like every report",
-		   c.rows);
-		ok(c.records[0] == 1 && c.records[1] == 8 && c.records[2] == 16 &&
-		       c.records[3] == 4 && c.records[4] == 3,
-		   "CSV: 1 machine, 8 device, 16 path, 4 pair, 3 warning rows (%d %d %d %d %d)",
-		   c.records[0], c.records[1], c.records[2], c.records[3], c.records[4]);
-		ok(strncmp(c.last_warning, "warning: GPU3 (0000:86:00.0) is on socket 1", 43) == 0,
-		   "CSV: quoted warning text reads back: %.60s", c.last_warning);
-		ok(strncmp(c.pair_gpu1,
-			   "1,server-4gpu,pair,GPU1,,0000:23:00.0,,,0,0-15,mlx5_1,PXB,1,1,",
-			   62) == 0,
-		   "CSV: pair row of GPU1: %s", c.pair_gpu1);
-	} else {
-		tap_skip(before ? 5 : 6, "no CSV");
-	}
-	rc = run(&out, &err, "--topology-xml", xml, "--csv", csv, NULL, NULL);
-	ok(rc == 2 && strstr(err, "already exists"), "CSV: an existing file is refused (exit 2)");
-	free(out);
-	free(err);
-	{
-		FILE *f = fopen(csv, "r");
-		char *after = NULL;
-
-		if (f) {
-			fseek(f, 0, SEEK_END);
-			after = slurp(f);
-			fclose(f);
-		}
-		ok(before && after && strcmp(before, after) == 0, "CSV: existing file unchanged");
-		free(after);
-	}
-	free(before);
-	d = opendir(dir);
-	while (d && (e = readdir(d)))
-		files += e->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	is_int(files, 1, "CSV: no temporary file left behind");
-	unlink(csv);
-	rmdir(dir);
+	test_cmd_csv(x4, xml);
 }
 
 int main(void)
