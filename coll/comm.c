@@ -62,6 +62,7 @@ int ibc_comm_init(struct ibc_comm *c, struct ibc_boot *boot, const struct ibc_co
 	c->boot = boot;
 	c->ops = o->ops;
 	c->cfg = o->cfg;
+	c->cfg.size = sizeof(c->cfg); /* o->cfg is this header's struct, zero-filled */
 	c->rank = ibc_boot_rank(boot);
 	c->nranks = ibc_boot_nranks(boot);
 	c->timeout_ms = o->timeout_ms;
@@ -88,7 +89,7 @@ int ibc_comm_init(struct ibc_comm *c, struct ibc_boot *boot, const struct ibc_co
 	if (!rc && ndev < 1)
 		rc = -ENODEV;
 	if (!rc)
-		rc = c->ops->get_props(c->ctx, 0, &c->props);
+		rc = ibc_tp_get_props(c->ops, c->ctx, 0, &c->props);
 	if (rc) {
 		tp_fail(c, rc, NULL, "device query");
 		c->ops->fini(c->ctx);

@@ -25,7 +25,7 @@
 
 struct ibc_comm_opts {
 	const struct ibc_tp_ops *ops; /* borrowed */
-	struct ibc_tp_config cfg; /* rank fields are filled in by ibc_comm_init */
+	struct ibc_tp_config cfg; /* zero-filled; size and rank fields set by ibc_comm_init */
 	int timeout_ms;
 	const volatile int *abort_flag; /* borrowed, may be NULL */
 	int depth; /* receives pre-posted per link (pipeline depth), >= 1 */

@@ -26,8 +26,9 @@ struct rpt_csv_writer {
 	char *tmp;  /* owned: ".NAME.tmp.PID" beside it */
 	char *dir;  /* owned: directory holding both (for fsync) */
 	int ncols;
-	char *buf; /* owned: the whole committed text */
+	char *buf; /* owned: the committed text, then rows added but not yet committed */
 	size_t len, cap;
+	size_t committed; /* bytes of buf on disk */
 };
 
 /* ---------------------------------------------------------------- writer */
@@ -296,6 +297,7 @@ int rpt_csv_create(const char *path, const char *const *columns, int ncols,
 	}
 	IBC_CHECK_GOTO(buf_add_row(w, columns), rc, fail);
 	IBC_CHECK_GOTO(commit_exclusive(w), rc, fail);
+	w->committed = w->len;
 	*out = w;
 	return 0;
 fail:
@@ -303,7 +305,7 @@ fail:
 	return rc;
 }
 
-int rpt_csv_append(struct rpt_csv_writer *w, const char *const *values)
+int rpt_csv_add(struct rpt_csv_writer *w, const char *const *values)
 {
 	size_t old = w->len;
 	int rc;
@@ -311,11 +313,30 @@ int rpt_csv_append(struct rpt_csv_writer *w, const char *const *values)
 	if (!values)
 		return -EINVAL;
 	rc = buf_add_row(w, values);
-	if (!rc)
-		rc = commit(w);
 	if (rc)
-		w->len = old; /* the file still holds the previous state; so do we */
+		w->len = old; /* never half a row */
 	return rc;
+}
+
+int rpt_csv_commit(struct rpt_csv_writer *w)
+{
+	int rc;
+
+	if (w->len == w->committed)
+		return 0;
+	rc = commit(w);
+	if (rc)
+		w->len = w->committed; /* the file still holds the previous state; so do we */
+	else
+		w->committed = w->len;
+	return rc;
+}
+
+int rpt_csv_append(struct rpt_csv_writer *w, const char *const *values)
+{
+	int rc = rpt_csv_add(w, values);
+
+	return rc ? rc : rpt_csv_commit(w);
 }
 
 /* Several rows in one commit (internal: for writers producing thousands of rows at once,
@@ -328,12 +349,12 @@ int rpt__csv_append_rows(struct rpt_csv_writer *w, const char *const *values, in
 	if (!values || nrows < 0)
 		return -EINVAL;
 	for (r = 0; r < nrows && !rc; r++)
-		rc = buf_add_row(w, values + (size_t)r * (size_t)w->ncols);
-	if (!rc)
-		rc = commit(w);
-	if (rc)
+		rc = rpt_csv_add(w, values + (size_t)r * (size_t)w->ncols);
+	if (rc) {
 		w->len = old;
-	return rc;
+		return rc;
+	}
+	return rpt_csv_commit(w);
 }
 
 void rpt_csv_close(struct rpt_csv_writer *w)

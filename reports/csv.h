@@ -18,9 +18,15 @@ struct rpt_csv_writer;
 /* Create path exclusively and write the header row. *w owned by caller (rpt_csv_close). */
 int rpt_csv_create(const char *path, const char *const *columns, int ncols,
 		   struct rpt_csv_writer **w);
-/* Append one row of ncols values (NULL = empty field) and commit it to disk atomically. */
+/* Append one row of ncols values (NULL = empty field) and commit it to disk atomically (with
+ * any rows added before it). */
 int rpt_csv_append(struct rpt_csv_writer *w, const char *const *values);
-/* Free the writer; the file on disk stays as last committed. */
+/* Many rows at once: rpt_csv_add keeps a row in memory (nothing is written), rpt_csv_commit
+ * writes every row added since the last commit in one atomic step (one fsync + rename, where
+ * rpt_csv_append costs one per row). A failed commit drops the rows it was to write. */
+int rpt_csv_add(struct rpt_csv_writer *w, const char *const *values);
+int rpt_csv_commit(struct rpt_csv_writer *w);
+/* Free the writer; the file on disk stays as last committed (rows not committed are lost). */
 void rpt_csv_close(struct rpt_csv_writer *w);
 
 struct rpt_csv_table {

@@ -268,104 +268,110 @@ static void stats(const struct obs *o, int n, const double *par, struct rpt_fit 
 	fit->r2 = ss_tot > 0 ? 1.0 - ss_res / ss_tot : 0;
 }
 
-int rpt_fit_table(const char *name, const struct rpt_csv_table *t, const char *transport,
-		  struct rpt_fit *fit, char *err, size_t errlen)
-{
-	struct cols c;
-	struct obs *o;
-	double par[NPAR] = {0};
-	int use[NPAR] = {1, 1, 1}, nobs = 0, rc, dep;
+/* One fit in progress: the observations and the parameters solved for. */
+struct fit_run {
+	const char *name; /* borrowed: the file, for messages */
+	struct obs *o;	  /* owned by rpt_fit_table */
+	int nobs;
+	int use[NPAR]; /* parameters fitted (others fixed at 0) */
+	double par[NPAR];
+	struct rpt_fit *fit; /* borrowed: the result */
+	char *err;	     /* borrowed */
+	size_t errlen;
+};
 
-	memset(fit, 0, sizeof(*fit));
-	rc = find_cols(name, t, &c, err, errlen);
-	if (!rc)
-		rc = pick_transport(name, t, &c, transport, fit, err, errlen);
-	if (rc)
-		return rc;
-	o = calloc((size_t)t->nrows + 1, sizeof(*o));
-	if (!o)
-		return -ENOMEM;
-	rc = collect(name, t, &c, fit, o, &nobs, err, errlen);
-	if (rc)
-		goto out;
-	fit->nrows = nobs;
-	if (nobs >= 1 && fit->nsizes < 2 && fit->nranks < 2) {
-		rc = fit_err(err, errlen,
-			     "%s: every usable row has the same size and rank count (%ld ranks): "
-			     "latency and bandwidth cannot be told apart; measure several sizes "
-			     "(-b 1K -e 256M)",
-			     name, fit->p_min);
-		goto out;
-	}
-	if (nobs < 2) {
-		rc =
-		    fit_err(err, errlen,
-			    "%s: %d usable row%s of transport '%s' (status ok, allreduce ring/tree "
-			    "or sendrecv, 2+ ranks): a fit needs at least two",
-			    name, nobs, nobs == 1 ? "" : "s", fit->transport);
-		goto out;
-	}
-	dep = solve(o, nobs, use, par);
+/* Refuse row sets no fit can come from. */
+static int fit_check_rows(struct fit_run *r)
+{
+	const struct rpt_fit *fit = r->fit;
+
+	if (r->nobs >= 1 && fit->nsizes < 2 && fit->nranks < 2)
+		return fit_err(r->err, r->errlen,
+			       "%s: every usable row has the same size and rank count (%ld ranks): "
+			       "latency and bandwidth cannot be told apart; measure several sizes "
+			       "(-b 1K -e 256M)",
+			       r->name, fit->p_min);
+	if (r->nobs < 2)
+		return fit_err(
+		    r->err, r->errlen,
+		    "%s: %d usable row%s of transport '%s' (status ok, allreduce ring/tree "
+		    "or sendrecv, 2+ ranks): a fit needs at least two",
+		    r->name, r->nobs, r->nobs == 1 ? "" : "s", fit->transport);
+	return 0;
+}
+
+/* alpha, beta and gamma; or alpha and beta, gamma folded into beta, when the rows cannot
+ * separate gamma from beta. */
+static int fit_solve(struct fit_run *r)
+{
+	int dep = solve(r->o, r->nobs, r->use, r->par);
+
 	if (dep == 3) {
 		/* gamma is proportional to beta for these rows: fit beta as beta + its share */
-		use[2] = 0;
-		par[2] = 0;
-		dep = solve(o, nobs, use, par);
-		add_warn(fit,
+		r->use[2] = 0;
+		r->par[2] = 0;
+		dep = solve(r->o, r->nobs, r->use, r->par);
+		add_warn(r->fit,
 			 "reduction cost gamma cannot be separated from beta with these rows "
 			 "(only one all-reduce algorithm, no sendrecv): the bandwidth includes it; "
 			 "measure --algo ring,tree to separate them");
 	} else {
-		fit->have_gamma = 1;
+		r->fit->have_gamma = 1;
 	}
-	if (dep) {
-		if (fit->nsizes < 2)
-			rc = fit_err(
-			    err, errlen,
-			    "%s: every usable row has the same size and rank count: latency "
-			    "and bandwidth cannot be told apart; measure several sizes "
-			    "(-b 1K -e 256M)",
-			    name);
-		else
-			rc = fit_err(err, errlen,
-				     "%s: the rows cannot separate latency from bandwidth", name);
-		goto out;
-	}
-	if (fit->have_gamma && (par[1] <= 0 || par[2] < 0)) {
-		/* One beta cannot serve every algorithm in this file (e.g. the tree's pipeline
-		 * moves less than its share on this machine): calibrate from the algorithm with
-		 * the most rows, with gamma folded into beta, rather than report nonsense. */
-		int cnt[3] = {0, 0, 0}, best = 0, k, m = 0;
+	if (!dep)
+		return 0;
+	if (r->fit->nsizes < 2)
+		return fit_err(r->err, r->errlen,
+			       "%s: every usable row has the same size and rank count: latency "
+			       "and bandwidth cannot be told apart; measure several sizes "
+			       "(-b 1K -e 256M)",
+			       r->name);
+	return fit_err(r->err, r->errlen, "%s: the rows cannot separate latency from bandwidth",
+		       r->name);
+}
 
-		for (k = 0; k < nobs; k++)
-			cnt[o[k].algo]++;
-		for (k = 1; k < 3; k++)
-			if (cnt[k] > cnt[best])
-				best = k;
-		for (k = 0; k < nobs; k++)
-			if (o[k].algo == best)
-				o[m++] = o[k];
-		nobs = m;
-		fit->nrows = nobs;
-		use[2] = 0;
-		par[2] = 0;
-		fit->have_gamma = 0;
-		dep = solve(o, nobs, use, par);
-		if (dep) {
-			rc = fit_err(err, errlen, "%s: the rows cannot separate latency from bandwidth",
-				     name);
-			goto out;
-		}
-		add_warn(fit,
-			 "ring, tree and sendrecv rows disagree on one bandwidth (a negative beta or "
-			 "gamma when fitted together): calibrated from the %d %s rows alone, with "
-			 "the reduction cost folded into the bandwidth",
-			 nobs, best == 0 ? "ring" : best == 1 ? "tree" : "sendrecv");
-	}
+/* One beta cannot serve every algorithm in this file (e.g. the tree's pipeline moves less than
+ * its share on this machine): calibrate from the algorithm with the most rows, with gamma
+ * folded into beta, rather than report nonsense. */
+static int fit_one_algo(struct fit_run *r)
+{
+	static const char *const algo_names[3] = {"ring", "tree", "sendrecv"};
+	int cnt[3] = {0, 0, 0}, best = 0, k, m = 0;
+
+	for (k = 0; k < r->nobs; k++)
+		cnt[r->o[k].algo]++;
+	for (k = 1; k < 3; k++)
+		if (cnt[k] > cnt[best])
+			best = k;
+	for (k = 0; k < r->nobs; k++)
+		if (r->o[k].algo == best)
+			r->o[m++] = r->o[k];
+	r->nobs = m;
+	r->fit->nrows = m;
+	r->use[2] = 0;
+	r->par[2] = 0;
+	r->fit->have_gamma = 0;
+	if (solve(r->o, r->nobs, r->use, r->par))
+		return fit_err(r->err, r->errlen,
+			       "%s: the rows cannot separate latency from bandwidth", r->name);
+	add_warn(r->fit,
+		 "ring, tree and sendrecv rows disagree on one bandwidth (a negative beta or "
+		 "gamma when fitted together): calibrated from the %d %s rows alone, with "
+		 "the reduction cost folded into the bandwidth",
+		 m, algo_names[best]);
+	return 0;
+}
+
+/* The parameters into fit, its statistics, and the warnings about them. */
+static int fit_finish(struct fit_run *r)
+{
+	struct rpt_fit *fit = r->fit;
+	const double *par = r->par;
+
 	fit->alpha_us = par[0];
 	fit->beta_us_per_byte = par[1];
 	fit->gamma_us_per_byte = par[2];
-	stats(o, nobs, par, fit);
+	stats(r->o, r->nobs, par, fit);
 	if (fit->nsizes < 3)
 		add_warn(fit, "only %d message sizes: the fit is exact but not checked",
 			 fit->nsizes);
@@ -377,20 +383,44 @@ int rpt_fit_table(const char *name, const struct rpt_csv_table *t, const char *t
 	if (par[0] < 0)
 		add_warn(fit, "negative latency %.3g us: the small sizes do not follow the model",
 			 par[0]);
-	if (par[1] <= 0) {
-		rc =
-		    fit_err(err, errlen,
-			    "%s: the fitted bandwidth is not positive (beta = %.3g us/B): the data "
-			    "do not follow alpha + n beta",
-			    name, par[1]);
-		goto out;
-	}
+	if (par[1] <= 0)
+		return fit_err(r->err, r->errlen,
+			       "%s: the fitted bandwidth is not positive (beta = %.3g us/B): the "
+			       "data do not follow alpha + n beta",
+			       r->name, par[1]);
 	if (fit->have_gamma && par[2] < 0)
 		add_warn(fit, "negative reduction cost %.3g us/B (noise?)", par[2]);
 	if (fit->max_rel_err > 0.25)
 		add_warn(fit, "a row is off the fitted model by %.0f%%", 100 * fit->max_rel_err);
-out:
-	free(o);
+	return 0;
+}
+
+int rpt_fit_table(const char *name, const struct rpt_csv_table *t, const char *transport,
+		  struct rpt_fit *fit, char *err, size_t errlen)
+{
+	struct fit_run r = {
+	    .name = name, .use = {1, 1, 1}, .fit = fit, .err = err, .errlen = errlen};
+	struct cols c;
+	int rc;
+
+	memset(fit, 0, sizeof(*fit));
+	rc = find_cols(name, t, &c, err, errlen);
+	if (!rc)
+		rc = pick_transport(name, t, &c, transport, fit, err, errlen);
+	if (rc)
+		return rc;
+	r.o = calloc((size_t)t->nrows + 1, sizeof(*r.o));
+	if (!r.o)
+		return -ENOMEM;
+	rc = collect(name, t, &c, fit, r.o, &r.nobs, err, errlen);
+	if (!rc)
+		fit->nrows = r.nobs;
+	rc = rc ? rc : fit_check_rows(&r);
+	rc = rc ? rc : fit_solve(&r);
+	if (!rc && fit->have_gamma && (r.par[1] <= 0 || r.par[2] < 0))
+		rc = fit_one_algo(&r);
+	rc = rc ? rc : fit_finish(&r);
+	free(r.o);
 	return rc;
 }
 

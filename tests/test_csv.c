@@ -271,6 +271,47 @@ static void test_commits(void)
 	rpt_csv_close(w);
 }
 
+/* Rows on disk in path, or -1 when it does not parse. */
+static int rows_in(const char *path)
+{
+	struct rpt_csv_table *t = NULL;
+	char err[512];
+	int n;
+
+	if (rpt_csv_read(path, &t, err, sizeof(err)))
+		return -1;
+	n = t->nrows;
+	rpt_csv_free(t);
+	return n;
+}
+
+/* rpt_csv_add keeps rows in memory; rpt_csv_commit writes them all at once. */
+static void test_add_commit(void)
+{
+	static const char *const cols[] = {"n", "text"};
+	const char *r1[2] = {"1", "one"}, *r2[2] = {"2", "two, quoted"}, *r3[2] = {"3", NULL};
+	struct rpt_csv_writer *w = NULL;
+	char path[600];
+	int rc;
+
+	path_in(path, sizeof(path), "batch.csv");
+	rc = rpt_csv_create(path, cols, 2, &w);
+	is_int(rc, 0, "create batch.csv");
+	if (rc)
+		return;
+	rc = rpt_csv_add(w, r1);
+	rc = rc ? rc : rpt_csv_add(w, r2);
+	ok(rc == 0 && rows_in(path) == 0, "two rows added: nothing written yet");
+	ok(rpt_csv_commit(w) == 0 && rows_in(path) == 2, "commit: both rows on disk");
+	ok(rpt_csv_commit(w) == 0 && rows_in(path) == 2, "commit with nothing pending: no change");
+	ok(rpt_csv_add(w, NULL) == -EINVAL, "add without values: -EINVAL");
+	ok(rpt_csv_add(w, r3) == 0 && rpt_csv_append(w, r1) == 0 && rows_in(path) == 4,
+	   "append commits the rows added before it too");
+	ok(rpt_csv_add(w, r2) == 0, "a row added and never committed ...");
+	rpt_csv_close(w);
+	is_int(rows_in(path), 4, "... is not in the file after close");
+}
+
 static void test_reader_ok(void)
 {
 	struct rpt_csv_table *t = NULL;
@@ -379,6 +420,7 @@ int main(void)
 	test_exclusive();
 	test_exclusive_race();
 	test_commits();
+	test_add_commit();
 	test_reader_ok();
 	test_reader_errors();
 	test_quote();

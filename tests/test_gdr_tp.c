@@ -6,6 +6,7 @@
  *  - no dma-buf (the soft HCA answers EOPNOTSUPP) and no nvidia-peermem (IBCOLL_SYSFS_ROOT
  *    points at an empty directory): init fails with -ENOTSUP and a message that says what
  *    was tried and what to do;
+ *  - cfg->sysfs_root, when set, is the tree probed instead of IBCOLL_SYSFS_ROOT;
  *  - with a fake ${IBCOLL_SYSFS_ROOT}/module/nvidia_peermem/version: init succeeds; props say
  *    NEEDS_FLUSH and CUDA memory; IBC_MEM_CUDA registrations go through ibv_reg_mr (the
  *    peermem path; the soft HCA takes host memory posing as device memory); messages arrive;
@@ -47,7 +48,7 @@ struct pair {
 
 static void config_init(struct ibc_tp_config *cfg, int rank)
 {
-	memset(cfg, 0, sizeof(*cfg));
+	ibc_tp_config_init(cfg);
 	cfg->rank = rank;
 	cfg->nranks = 2;
 	cfg->local_rank = rank;
@@ -171,6 +172,30 @@ static void no_path(const char *empty_root)
 		ops->fini(ctx);
 }
 
+/* cfg->sysfs_root wins over IBCOLL_SYSFS_ROOT for the peermem probe. */
+static void cfg_root(const char *empty_root, const char *peer_root)
+{
+	struct ibc_tp_config cfg;
+	struct ibc_tp_ctx *ctx = NULL;
+	int rc;
+
+	setenv("IBCOLL_SYSFS_ROOT", empty_root, 1);
+	config_init(&cfg, 0);
+	cfg.sysfs_root = peer_root;
+	rc = ops->init(&cfg, &ctx);
+	ok(rc == 0, "cfg->sysfs_root with nvidia-peermem, IBCOLL_SYSFS_ROOT without: init %d", rc);
+	if (!rc)
+		ops->fini(ctx);
+	setenv("IBCOLL_SYSFS_ROOT", peer_root, 1);
+	cfg.sysfs_root = empty_root;
+	ctx = NULL;
+	rc = ops->init(&cfg, &ctx);
+	ok(rc == -ENOTSUP && strstr(ibc_err_get(), empty_root),
+	   "cfg->sysfs_root without it: -ENOTSUP naming that root (%d)", rc);
+	if (!rc)
+		ops->fini(ctx);
+}
+
 static void bad_env(const char *peer_root)
 {
 	struct ibc_tp_config cfg;
@@ -204,7 +229,7 @@ static void bad_env(const char *peer_root)
 static void props(struct pair *p, int flush_on)
 {
 	struct ibc_tp_props pr;
-	int rc = ops->get_props(p->rctx, 0, &pr);
+	int rc = ibc_tp_get_props(ops, p->rctx, 0, &pr);
 
 	is_int(rc, 0, "get_props");
 	ok(!!(pr.caps & IBC_TP_CAP_NEEDS_FLUSH) == flush_on, "caps NEEDS_FLUSH is %d", flush_on);
@@ -418,10 +443,12 @@ int main(void)
 	make_sysfs(empty, 0);
 	make_sysfs(peer, 1);
 
-	if (!lib_loads("libcuda.so.1"))
+	if (!lib_loads("libcuda.so.1")) {
 		no_path(empty);
-	else
-		tap_skip(3, "a CUDA driver is present: dma-buf may exist, no-path case not forced");
+		cfg_root(empty, peer);
+	} else {
+		tap_skip(5, "a CUDA driver is present: dma-buf may exist, no-path case not forced");
+	}
 	bad_env(peer);
 	peermem_host(peer, 1);
 	peermem_host(peer, 0);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_plugin.c - the transport registry and plugin loader: built-in names, unknown names,
- * plugins with the wrong ABI, a short vtable, a NULL required entry, no entry symbol, a missing
- * file, a file that is not a shared object; the good plugin (tcp compiled as a .so) loads and
- * moves data through its vtable; optional entries past ops_size read as absent.
+ * plugins with the wrong ABI (1), a short vtable, a NULL required entry, no entry symbol, a
+ * missing file, a file that is not a shared object; the good plugin (tcp compiled as a .so)
+ * loads and moves data through its vtable; optional entries past ops_size read as absent.
+ * Versioned structs: a plugin built with the smaller ABI 2 base structs (oldabi) loads, fills
+ * only its part of the props and moves data; a built-in transport answering an older host's
+ * smaller props writes only that much; ibc_tp_get_props refuses a transport's bad answer.
  * Plugin paths come from the environment (IBC_TEST_PLUGIN_<NAME>, set by tests/transport.cmake).
  */
 #include "tap.h"
@@ -78,9 +81,9 @@ static void test_refused(void)
 	char msg[256];
 
 	refuse(plugin("BADABI"), -EPROTO,
-	       "was built for transport ABI 2, this ibcoll speaks ABI 1: rebuild it against this "
+	       "was built for transport ABI 1, this ibcoll speaks ABI 2: rebuild it against this "
 	       "transport.h",
-	       "plugin with abi_major 2");
+	       "plugin with abi_major 1");
 	ok(strstr(ibc_err_get(), "libibcoll-net-badabi.so") != NULL, "message names the file");
 	snprintf(msg, sizeof(msg), "declares ops_size %zu, less than the %zu bytes",
 		 IBC_TP_OPS_MIN_SIZE - sizeof(void *), (size_t)IBC_TP_OPS_MIN_SIZE);
@@ -145,12 +148,10 @@ static void test_minsize(void)
 	ok(ibc_tp_validate(NULL, "x") == -EPROTO, "validate refuses NULL");
 }
 
-/* The good plugin moves data through its own vtable. */
-static void test_good(void)
+/* Connect a -> b through ops and move 1 MiB + 3 bytes (two TAP results). */
+static void move_data(const struct ibc_tp_ops *ops, struct ibc_tp_ctx *a, struct ibc_tp_ctx *b,
+		      const char *what)
 {
-	const struct ibc_tp_ops *ops = NULL, *again = NULL;
-	struct ibc_tp_config cfg;
-	struct ibc_tp_ctx *a = NULL, *b = NULL;
 	struct ibc_tp_send *s = NULL;
 	struct ibc_tp_recv *r = NULL;
 	struct ibc_tp_mr *ma = NULL, *mb = NULL;
@@ -160,37 +161,12 @@ static void test_good(void)
 	int rc, rcs[2] = {-1, -1};
 	size_t sizes[2] = {0, 0};
 
-	rc = ibc_tp_lookup(plugin("TCPPLUG"), &ops);
-	ok(rc == 0 && ops && strcmp(ops->name, "tcpplug") == 0, "good plugin loads: %s",
-	   rc ? ibc_err_get() : ops->name);
-	if (rc || !sbuf || !rbuf) {
-		tap_skip(6, "no plugin");
-		goto out;
-	}
-	ok(ibc_tp_lookup(plugin("TCPPLUG"), &again) == 0 && again == ops,
-	   "loading it again gives the same vtable");
-	ok(ops != NULL && ops->init != NULL && IBC_TP_HAS(ops, wait) && !IBC_TP_HAS(ops, flush),
-	   "optional entries: wait present, flush absent");
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.nranks = 2;
-	cfg.nic = "nosuchif0";
-	cfg.gid_index = -1;
-	cfg.qps = 1;
-	rc = ops->init(&cfg, &a);
-	ok(rc == -ENODEV && strstr(ops->last_error(NULL), "nosuchif0"),
-	   "plugin error text through last_error: %s", ops->last_error(NULL));
-
-	cfg.nic = NULL;
-	cfg.local_addr = "127.0.0.1";
-	rc = ops->init(&cfg, &a);
-	rc = rc ? rc : ops->init(&cfg, &b);
-	rc = rc ? rc : tp_connect_pair(ops, a, b, &s, &r);
-	is_int(rc, 0, "plugin: listen, connect, accept");
+	rc = sbuf && rbuf ? tp_connect_pair(ops, a, b, &s, &r) : -ENOMEM;
+	is_int(rc, 0, "%s: listen, connect, accept", what);
 	if (rc) {
-		diag("%s", a ? ops->last_error(a) : ops->last_error(NULL));
+		diag("%s", ops->last_error(a));
 		tap_skip(1, "no connection");
-		goto fini;
+		goto out;
 	}
 	buf.addr = sbuf;
 	buf.len = MIB + 3;
@@ -203,19 +179,173 @@ static void test_good(void)
 	rc = rc ? rc : tp_complete(ops, reqs, 2, rcs, sizes);
 	ok(rc == 0 && rcs[0] == 0 && rcs[1] == 0 && sizes[1] == MIB + 3 &&
 	       tp_check(rbuf, MIB + 3, 42) < 0,
-	   "plugin: 1 MiB + 3 bytes moved intact");
+	   "%s: 1 MiB + 3 bytes moved intact", what);
 	ops->close_send(s);
 	ops->close_recv(r);
 	ops->dereg_mr(a, ma);
 	ops->dereg_mr(b, mb);
+out:
+	free(sbuf);
+	free(rbuf);
+}
+
+/* The good plugin moves data through its own vtable. */
+static void test_good(void)
+{
+	const struct ibc_tp_ops *ops = NULL, *again = NULL;
+	struct ibc_tp_config cfg;
+	struct ibc_tp_ctx *a = NULL, *b = NULL;
+	int rc;
+
+	rc = ibc_tp_lookup(plugin("TCPPLUG"), &ops);
+	ok(rc == 0 && ops && strcmp(ops->name, "tcpplug") == 0, "good plugin loads: %s",
+	   rc ? ibc_err_get() : ops->name);
+	if (rc) {
+		tap_skip(5, "no plugin");
+		return;
+	}
+	ok(ibc_tp_lookup(plugin("TCPPLUG"), &again) == 0 && again == ops,
+	   "loading it again gives the same vtable");
+	ok(ops != NULL && ops->init != NULL && IBC_TP_HAS(ops, wait) && !IBC_TP_HAS(ops, flush),
+	   "optional entries: wait present, flush absent");
+
+	ibc_tp_config_init(&cfg);
+	cfg.nranks = 2;
+	cfg.nic = "nosuchif0";
+	cfg.gid_index = -1;
+	cfg.qps = 1;
+	rc = ops->init(&cfg, &a);
+	ok(rc == -ENODEV && strstr(ops->last_error(NULL), "nosuchif0"),
+	   "plugin error text through last_error: %s", ops->last_error(NULL));
+
+	cfg.nic = NULL;
+	cfg.local_addr = "127.0.0.1";
+	rc = ops->init(&cfg, &a);
+	rc = rc ? rc : ops->init(&cfg, &b);
+	if (rc) {
+		is_int(rc, 0, "plugin: init: %s", ops->last_error(NULL));
+		tap_skip(1, "no context");
+	} else {
+		move_data(ops, a, b, "plugin");
+	}
+	if (a)
+		ops->fini(a);
+	if (b)
+		ops->fini(b);
+}
+
+/* A plugin built with the ABI 2 base structs (old_transport.h): it reads only its part of this
+ * host's larger config and fills only its part of the props. */
+static void test_oldabi_props(const struct ibc_tp_ops *ops, struct ibc_tp_ctx *ctx)
+{
+	struct ibc_tp_props raw, p;
+	const unsigned char *tail = (const unsigned char *)&raw + IBC_TP_PROPS_BASE_SIZE;
+	size_t k, left = 0;
+	int rc;
+
+	memset(&raw, 0xab, sizeof(raw));
+	raw.size = sizeof(raw);
+	rc = ops->get_props(ctx, 0, &raw);
+	for (k = 0; k < sizeof(raw) - IBC_TP_PROPS_BASE_SIZE; k++)
+		left += tail[k] == 0xab;
+	ok(rc == 0 && raw.size == IBC_TP_PROPS_BASE_SIZE &&
+	       left == sizeof(raw) - IBC_TP_PROPS_BASE_SIZE,
+	   "oldabi: get_props fills %u of %zu bytes and writes nothing past them (%zu untouched)",
+	   raw.size, sizeof(raw), left);
+	rc = ibc_tp_get_props(ops, ctx, 0, &p);
+	ok(rc == 0 && p.size == IBC_TP_PROPS_BASE_SIZE && strcmp(p.name, "oldabi0") == 0 &&
+	       strcmp(p.link_layer, "memory") == 0 && p.max_requests == 8 &&
+	       p.mem_kinds == IBC_MEM_HOST,
+	   "oldabi: props read back through ibc_tp_get_props: %s, %s, %d requests", p.name,
+	   p.link_layer, p.max_requests);
+	ok(!IBC_TP_PROPS_HAS(&p, fw_version) && !IBC_TP_PROPS_HAS(&p, board_id) &&
+	       p.fw_version[0] == '\0' && p.board_id[0] == '\0',
+	   "oldabi: the appended fields (fw_version, board_id) are unknown and empty");
+	is_int(ibc_tp_get_props(ops, ctx, 1, &p), -EINVAL, "oldabi: get_props of device 1");
+}
+
+static void test_oldabi(void)
+{
+	const struct ibc_tp_ops *ops = NULL;
+	struct ibc_tp_config cfg;
+	struct ibc_tp_ctx *a = NULL, *b = NULL;
+	int rc;
+
+	rc = ibc_tp_lookup(plugin("OLDABI"), &ops);
+	ok(rc == 0 && ops && strcmp(ops->name, "oldabi") == 0 && ops->abi_major == 2,
+	   "plugin with the ABI 2 base structs loads: %s", rc ? ibc_err_get() : ops->name);
+	if (rc) {
+		tap_skip(8, "no oldabi plugin");
+		return;
+	}
+	ibc_tp_config_init(&cfg); /* this host's size, larger than the plugin's struct */
+	cfg.nranks = 2;
+	cfg.nic = "nosuch9";
+	cfg.sysfs_root = "/nonexistent"; /* past the plugin's struct: never read */
+	rc = ops->init(&cfg, &a);
+	ok(rc == -ENODEV && strstr(ops->last_error(NULL), "no device 'nosuch9'"),
+	   "oldabi: reads the base fields of a larger config (--nic): %s", ops->last_error(NULL));
+	cfg.nic = NULL;
+	rc = ops->init(&cfg, &a);
+	rc = rc ? rc : ops->init(&cfg, &b);
+	is_int(rc, 0, "oldabi: init with this host's config");
+	if (rc) {
+		tap_skip(6, "no context");
+		goto fini;
+	}
+	test_oldabi_props(ops, a);
+	move_data(ops, a, b, "oldabi");
 fini:
 	if (a)
 		ops->fini(a);
 	if (b)
 		ops->fini(b);
-out:
-	free(sbuf);
-	free(rbuf);
+}
+
+static int bad_size_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *p)
+{
+	p->size = dev == 0 ? 0 : p->size + 8; /* forgot the size / claims more than given */
+	return 0;
+}
+
+/* A built-in transport (this header) with an older host (smaller props, smaller config). */
+static void test_old_host(void)
+{
+	const struct ibc_tp_ops *tcp = NULL;
+	struct ibc_tp_ops bad;
+	struct ibc_tp_config cfg;
+	struct ibc_tp_ctx *ctx = NULL;
+	struct ibc_tp_props raw, p;
+	int rc;
+
+	ibc_tp_lookup("tcp", &tcp);
+	ibc_tp_config_init(&cfg);
+	cfg.local_addr = "127.0.0.1";
+	cfg.size = IBC_TP_CFG_BASE_SIZE - 1;
+	rc = tcp->init(&cfg, &ctx);
+	ok(rc == -EINVAL && strstr(tcp->last_error(NULL), "cfg->size"),
+	   "tcp: a config below the ABI 2 base is refused: %s", tcp->last_error(NULL));
+	cfg.size = IBC_TP_CFG_BASE_SIZE; /* a host from before sysfs_root */
+	rc = tcp->init(&cfg, &ctx);
+	is_int(rc, 0, "tcp: init with a base-size config");
+	if (rc) {
+		tap_skip(3, "no context");
+		return;
+	}
+	memset(&raw, 0xab, sizeof(raw));
+	raw.size = IBC_TP_PROPS_BASE_SIZE;
+	rc = tcp->get_props(ctx, 0, &raw);
+	ok(rc == 0 && raw.size == IBC_TP_PROPS_BASE_SIZE && strcmp(raw.name, "tcp:lo") == 0 &&
+	       (unsigned char)raw.fw_version[0] == 0xab &&
+	       (unsigned char)raw.board_id[sizeof(raw.board_id) - 1] == 0xab,
+	   "tcp: an older host's smaller props get %u bytes, nothing past them", raw.size);
+	bad = *tcp;
+	bad.get_props = bad_size_props;
+	ok(ibc_tp_get_props(&bad, ctx, 0, &p) == -EPROTO &&
+	       strstr(ibc_err_get(), "says it filled 0 bytes"),
+	   "ibc_tp_get_props refuses props->size 0: %s", ibc_err_get());
+	ok(ibc_tp_get_props(&bad, ctx, 1, &p) == -EPROTO, "... and a size above the one given");
+	tcp->fini(ctx);
 }
 
 /* IBCOLL_TRANSPORT_PLUGIN: built-ins win; the plugin answers to its own name or to none. */
@@ -245,11 +375,13 @@ static void test_env(void)
 
 int main(void)
 {
-	tap_plan(33);
+	tap_plan(47);
 	test_builtins();
 	test_refused();
 	test_minsize();
 	test_good();
+	test_oldabi();
+	test_old_host();
 	test_env();
 	return tap_done();
 }

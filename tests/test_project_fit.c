@@ -47,13 +47,45 @@ struct spec {
 	double tree_slow;	/* > 0: tree rows move bytes this many times slower than beta */
 };
 
-/* Write a results.csv per spec; returns the path (static). */
+/* Add the row of transport tr, algo a, rank count r, size 2^e to w. */
+static int add_row(struct rpt_csv_writer *w, const struct spec *s, int tr, int a, int r, int e)
+{
+	char f[RPT_RESULTS_NCOLS][32];
+	const char *v[RPT_RESULTS_NCOLS];
+	double p = s->ranks[r], n = ldexp(1, e);
+	double t = model(s->algos[a], p, n) * noise();
+	int k;
+
+	if (s->tree_slow > 0 && !strcmp(s->algos[a], "tree"))
+		t = (2 * ceil(log2(p)) * ALPHA + n * BETA * s->tree_slow) * noise();
+	for (k = 0; k < RPT_RESULTS_NCOLS; k++) {
+		f[k][0] = '\0';
+		v[k] = f[k];
+	}
+	v[0] = "1";
+	v[1] = "feedbeef";
+	v[4] = "allreduce";
+	v[5] = s->algos[a];
+	v[6] = tr ? s->transport2 : "tcp";
+	snprintf(f[11], 32, "%d", s->ranks[r]);
+	snprintf(f[12], 32, "%d", s->ranks[r] > 4 ? 2 : 1);
+	snprintf(f[15], 32, "%.0f", n);
+	snprintf(f[19], 32, "%.4f", t);
+	v[30] = "ok";
+	if (s->add_wrong && a == 0 && r == 0 && e == s->size_lo) {
+		snprintf(f[19], 32, "%.4f", t * 1000);
+		v[30] = "wrong";
+	}
+	return rpt_csv_add(w, v);
+}
+
+/* Write a results.csv per spec (all rows in one commit); returns the path (static). */
 static const char *make_results(const char *name, const struct spec *s)
 {
 	static const char *const cols[] = {RPT_RESULTS_COLUMNS};
 	static char path[512];
 	struct rpt_csv_writer *w;
-	int a, r, e, tr;
+	int a, r, e, tr, rc = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (rpt_csv_create(path, cols, RPT_RESULTS_NCOLS, &w))
@@ -61,39 +93,11 @@ static const char *make_results(const char *name, const struct spec *s)
 	for (tr = 0; tr < (s->transport2 ? 2 : 1); tr++)
 		for (a = 0; a < s->nalgo; a++)
 			for (r = 0; r < s->nranks; r++)
-				for (e = s->size_lo; e <= s->size_hi; e += 2) {
-					char f[RPT_RESULTS_NCOLS][32];
-					const char *v[RPT_RESULTS_NCOLS];
-					double p = s->ranks[r], n = ldexp(1, e);
-					double t = model(s->algos[a], p, n) * noise();
-
-					if (s->tree_slow > 0 && !strcmp(s->algos[a], "tree"))
-						t = (2 * ceil(log2(p)) * ALPHA + n * BETA * s->tree_slow) *
-						    noise();
-					int k;
-
-					for (k = 0; k < RPT_RESULTS_NCOLS; k++) {
-						f[k][0] = '\0';
-						v[k] = f[k];
-					}
-					v[0] = "1";
-					v[1] = "feedbeef";
-					v[4] = "allreduce";
-					v[5] = s->algos[a];
-					v[6] = tr ? s->transport2 : "tcp";
-					snprintf(f[11], 32, "%d", s->ranks[r]);
-					snprintf(f[12], 32, "%d", s->ranks[r] > 4 ? 2 : 1);
-					snprintf(f[15], 32, "%.0f", n);
-					snprintf(f[19], 32, "%.4f", t);
-					v[30] = "ok";
-					if (s->add_wrong && a == 0 && r == 0 && e == s->size_lo) {
-						snprintf(f[19], 32, "%.4f", t * 1000);
-						v[30] = "wrong";
-					}
-					rpt_csv_append(w, v);
-				}
+				for (e = s->size_lo; e <= s->size_hi && !rc; e += 2)
+					rc = add_row(w, s, tr, a, r, e);
+	rc = rc ? rc : rpt_csv_commit(w);
 	rpt_csv_close(w);
-	return path;
+	return rc ? NULL : path;
 }
 
 static int fit_file(const char *path, const char *transport, struct rpt_fit *fit, char *err,

@@ -38,7 +38,7 @@ static struct ibc_tp_config lo_cfg(void)
 {
 	struct ibc_tp_config cfg;
 
-	memset(&cfg, 0, sizeof(cfg));
+	ibc_tp_config_init(&cfg);
 	cfg.nranks = 2;
 	cfg.local_size = 1;
 	cfg.job_id = "test_tcp";
@@ -90,7 +90,7 @@ static void test_devices(void)
 {
 	struct ibc_tp_config cfg = lo_cfg();
 	struct ibc_tp_ctx *ctx = NULL;
-	struct ibc_tp_props p;
+	struct ibc_tp_props p = {.size = sizeof(p)};
 	int rc, n = 0;
 
 	rc = ops->init(&cfg, &ctx);

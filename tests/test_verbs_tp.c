@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -60,7 +61,7 @@ static int report_(int cond, int line_no, const char *fmt, ...)
 
 static void config_init(struct ibc_tp_config *cfg, int rank, int qps)
 {
-	memset(cfg, 0, sizeof(*cfg));
+	ibc_tp_config_init(cfg);
 	cfg->rank = rank;
 	cfg->nranks = 2;
 	cfg->local_size = 2;
@@ -178,6 +179,15 @@ static void ep_close(struct endpoint *ep, const char *who)
 	report(rc == 0, "%s: teardown returns 0 (%d)", who, rc);
 }
 
+/* Index of the first byte of message seq that is wrong, -1 when all are right. */
+static long first_wrong(const uint8_t *mem, size_t size, uint32_t seq)
+{
+	for (size_t k = 0; k < size; k++)
+		if (mem[k] != pattern(seq, k))
+			return (long)k;
+	return -1;
+}
+
 static void recv_batches(struct endpoint *ep, int qps)
 {
 	size_t total = total_bytes(), off, got;
@@ -188,6 +198,7 @@ static void recv_batches(struct endpoint *ep, int qps)
 	uint8_t *mem;
 	uint32_t seq = 0;
 	int it, i, rc, bad = 0, bad_size = 0, fails = 0;
+	long k;
 
 	mem = aligned_alloc(4096, total);
 	buf.addr = mem;
@@ -223,14 +234,9 @@ static void recv_batches(struct endpoint *ep, int qps)
 			}
 			if (got != sizes[i])
 				bad_size++;
-			for (size_t k = 0; k < sizes[i]; k++)
-				if (mem[off + k] != pattern(seq + i, k)) {
-					if (!bad)
-						diag("first wrong byte: message %u index %zu",
-						     seq + i, k);
-					bad++;
-					break;
-				}
+			k = first_wrong(mem + off, sizes[i], seq + i);
+			if (k >= 0 && !bad++)
+				diag("first wrong byte: message %u index %ld", seq + i, k);
 			off += (sizes[i] + 4095) & ~(size_t)4095;
 			if (sub[i])
 				ops->dereg_mr(ep->ctx, sub[i]);
@@ -308,7 +314,7 @@ static void recv_limits(struct endpoint *ep)
 	size_t got;
 	int i, rc, n = 0;
 
-	ops->get_props(ep->ctx, 0, &props);
+	ibc_tp_get_props(ops, ep->ctx, 0, &props);
 	buf.addr = mem;
 	buf.len = sizeof(mem);
 	ops->reg_mr(ep->ctx, 0, &buf, &mr);
@@ -430,7 +436,7 @@ static void send_drop(struct endpoint *ep)
 	err = ops->last_error(ep->ctx);
 	report(rc == -EIO,
 	       "sender: dropped link fails the request with -EIO (%d after %d messages)", rc, i);
-	ops->get_props(ep->ctx, 0, &props);
+	ibc_tp_get_props(ops, ep->ctx, 0, &props);
 	snprintf(dev, sizeof(dev), "%s port %d", props.name, props.port);
 	report(strstr(err, "QP 0x") && strstr(err, dev) && strstr(err, "status"),
 	       "sender: error names status, QP, device and port (%s): %s", dev, err);
@@ -598,13 +604,142 @@ static void c_props(int arg, int fd)
 	if (!report(rc == 0, "props: init: %s", rc ? ibc_err_get() : "ok"))
 		return;
 	ops->devices(ctx, &n);
-	rc = ops->get_props(ctx, 0, &p);
+	rc = ibc_tp_get_props(ops, ctx, 0, &p);
 	report(n >= 1 && rc == 0 && p.port >= 1 && p.name[0] && p.max_requests == VRB_DEPTH &&
 		   (p.caps & IBC_TP_CAP_INTERNODE) && (p.mem_kinds & IBC_MEM_HOST),
 	       "props: %d device(s); %s port %d, %s, %u Mb/s, max_requests %d", n, p.name, p.port,
 	       p.link_layer, p.speed_mbps, p.max_requests);
-	report(ops->get_props(ctx, n, &p) == -EINVAL, "props: device %d out of range", n);
+	report(ibc_tp_get_props(ops, ctx, n, &p) == -EINVAL, "props: device %d out of range", n);
 	report(ops->fini(ctx) == 0, "props: fini");
+}
+
+/* ---- scenario: sysfs facts read below IBCOLL_SYSFS_ROOT / cfg->sysfs_root ---- */
+
+static const char *const sysfs_counters[][2] = {
+    {"port_xmit_data", "1000"},
+    {"port_rcv_data", "2000"},
+    {"symbol_error", "3"},
+    {"link_downed", "4"},
+    {"port_rcv_errors", "5"},
+    {"port_xmit_discards", "6"},
+    {"port_rcv_remote_physical_errors", "7"},
+    {"local_link_integrity_errors", "8"},
+};
+
+static int put_file(const char *root, const char *rel, const char *text)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%s\n", text);
+	return fclose(f) ? -EIO : 0;
+}
+
+/* A fake tree for HCA dev: fw_ver, board_id, a PCI device link, port 1's counters. */
+static int sysfs_tree_make(const char *root, const char *dev)
+{
+	char rel[PATH_MAX], dir[PATH_MAX + 64];
+	size_t k;
+	int rc;
+
+	snprintf(rel, sizeof(rel),
+		 "mkdir -p '%s/devices/pci0000:16/0000:16:02.0/0000:17:00.0' "
+		 "'%s/class/infiniband/%s/ports/1/counters'",
+		 root, root, dev);
+	if (system(rel) != 0)
+		return -EIO;
+	snprintf(dir, sizeof(dir), "%s/class/infiniband/%s/device", root, dev);
+	if (symlink("../../../devices/pci0000:16/0000:16:02.0/0000:17:00.0", dir))
+		return -errno;
+	snprintf(rel, sizeof(rel), "class/infiniband/%s/fw_ver", dev);
+	rc = put_file(root, rel, "28.39.1002");
+	snprintf(rel, sizeof(rel), "class/infiniband/%s/board_id", dev);
+	rc = rc ? rc : put_file(root, rel, "MT_0000000838");
+	for (k = 0; k < IBC_ARRAY_SIZE(sysfs_counters) && !rc; k++) {
+		snprintf(rel, sizeof(rel), "class/infiniband/%s/ports/1/counters/%s", dev,
+			 sysfs_counters[k][0]);
+		rc = put_file(root, rel, sysfs_counters[k][1]);
+	}
+	return rc;
+}
+
+/* The facts of the fake tree, through get_props and port_counters. */
+static void sysfs_check(const struct ibc_tp_config *cfg, const char *what)
+{
+	struct ibc_tp_ctx *ctx = NULL;
+	struct ibc_tp_counters c;
+	struct ibc_tp_props p;
+	int rc = ops->init(cfg, &ctx);
+
+	if (!report(rc == 0, "%s: init: %s", what, rc ? ibc_err_get() : "ok"))
+		return;
+	rc = ibc_tp_get_props(ops, ctx, 0, &p);
+	report(rc == 0 && strcmp(p.pci_busid, "0000:17:00.0") == 0 &&
+		   strcmp(p.fw_version, "28.39.1002") == 0 &&
+		   strcmp(p.board_id, "MT_0000000838") == 0 && p.size == sizeof(p),
+	       "%s: %s pci '%s', firmware '%s', board '%s'", what, p.name, p.pci_busid,
+	       p.fw_version, p.board_id);
+	rc = ops->port_counters(ctx, 0, &c);
+	report(rc == 0 && c.xmit_bytes == 4000 && c.rcv_bytes == 8000 && c.symbol_errors == 3 &&
+		   c.link_downed == 4 && c.rcv_errors == 5 && c.xmit_discards == 6 &&
+		   c.port_rcv_remote_physical_errors == 7 && c.local_link_integrity_errors == 8,
+	       "%s: port counters (%d): xmit %llu B, rcv %llu B, symbol errors %llu", what, rc,
+	       (unsigned long long)c.xmit_bytes, (unsigned long long)c.rcv_bytes,
+	       (unsigned long long)c.symbol_errors);
+	ops->fini(ctx);
+}
+
+/* Without the tree (or with a config too old to carry sysfs_root): none of its facts. */
+static void sysfs_check_absent(const struct ibc_tp_config *cfg, const char *what)
+{
+	struct ibc_tp_ctx *ctx = NULL;
+	struct ibc_tp_counters c;
+	struct ibc_tp_props p;
+	int rc = ops->init(cfg, &ctx);
+
+	if (!report(rc == 0, "%s: init: %s", what, rc ? ibc_err_get() : "ok"))
+		return;
+	rc = ibc_tp_get_props(ops, ctx, 0, &p);
+	report(rc == 0 && !p.fw_version[0] && !p.board_id[0] && !p.pci_busid[0],
+	       "%s: no firmware, board or pci id ('%s' '%s' '%s')", what, p.fw_version, p.board_id,
+	       p.pci_busid);
+	rc = ops->port_counters(ctx, 0, &c);
+	report(rc == -EOPNOTSUPP, "%s: no port counters (%d)", what, rc);
+	ops->fini(ctx);
+}
+
+static void c_sysfs(int arg, int fd)
+{
+	char root[] = "/tmp/ibc-verbs-sysfs-XXXXXX", cmd[128];
+	struct ibc_tp_config cfg;
+	struct ibc_tp_ctx *ctx = NULL;
+	struct ibc_tp_props p;
+	int rc;
+
+	config_init(&cfg, 0, 1);
+	unsetenv("IBCOLL_SYSFS_ROOT");
+	rc = ops->init(&cfg, &ctx); /* learn the device's name */
+	rc = rc ? rc : ibc_tp_get_props(ops, ctx, 0, &p);
+	if (ctx)
+		ops->fini(ctx);
+	if (!report(rc == 0 && mkdtemp(root), "sysfs: device %s, tree %s", rc ? "?" : p.name, root))
+		return;
+	rc = sysfs_tree_make(root, p.name);
+	if (report(rc == 0, "sysfs: fake tree made (%d)", rc)) {
+		setenv("IBCOLL_SYSFS_ROOT", root, 1);
+		sysfs_check(&cfg, "IBCOLL_SYSFS_ROOT");
+		unsetenv("IBCOLL_SYSFS_ROOT");
+		cfg.sysfs_root = root;
+		sysfs_check(&cfg, "cfg->sysfs_root");
+		cfg.size = IBC_TP_CFG_BASE_SIZE; /* a host from before sysfs_root */
+		sysfs_check_absent(&cfg, "cfg->sysfs_root past cfg->size");
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	report(system(cmd) == 0, "sysfs: tree removed");
 }
 
 static int lib_loads(const char *path)
@@ -659,6 +794,7 @@ int main(void)
 	if (strstr(lib, "softhca"))
 		run_children("port down", c_port_down, NULL, 0, down_env, NULL);
 	run_children("device properties", c_props, NULL, 0, NULL, NULL);
+	run_children("sysfs facts from a fake tree", c_sysfs, NULL, 0, NULL, NULL);
 	run_children("data, 1 QP", rx_data, tx_data, 1, NULL, NULL);
 	run_children("data, 3 QPs", rx_data, tx_data, 3, NULL, NULL);
 	if (strstr(lib, "softhca"))

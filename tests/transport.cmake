@@ -9,7 +9,7 @@ ibc_tap_test(test_tcp
   TIMEOUT 300)
 target_include_directories(test_tcp PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/plugin)
 
-set(ibc_plugin_kinds tcpplug badabi short nullop nosym minsize)
+set(ibc_plugin_kinds tcpplug oldabi badabi short nullop nosym minsize)
 set(ibc_plugin_env "")
 foreach(name ${ibc_plugin_kinds})
   string(TOUPPER ${name} up)

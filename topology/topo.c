@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ibc_common.h"
+#include "ibc_sysfs.h"
 
 #define PCI_VENDOR_NVIDIA 0x10de
 #define PCI_CLASS_VGA	  0x0300
@@ -325,7 +326,7 @@ int topo_load(const char *xml_path, struct topo **out)
 	}
 	env = getenv("IBCOLL_SYSFS_ROOT");
 	if (!xml_path || (env && *env))
-		topo_set_sysfs_root(t, topo_sysfs_default_root());
+		topo_set_sysfs_root(t, ibc_sysfs_root());
 	rc = topo_discover(t);
 	if (rc < 0)
 		goto free_devs;

@@ -97,11 +97,10 @@ int topo_pair(const struct topo *t, int ngpu_used, int *nic_of_gpu);
 
 /* ---- sysfs facts (IBCOLL_SYSFS_ROOT) ------------------------------------------------------- */
 
-/* The sysfs root: $IBCOLL_SYSFS_ROOT when set and not empty, else "/sys" (borrowed string). */
-const char *topo_sysfs_default_root(void);
 /* Where topo_check/topo_pick read ports and PCIe links: root, or NULL to read nothing. By default
- * a live topology reads topo_sysfs_default_root(); an XML topology reads $IBCOLL_SYSFS_ROOT only
- * when it is set (the XML describes another machine than this one's /sys). */
+ * a live topology reads ibc_sysfs_root() ($IBCOLL_SYSFS_ROOT when set and not empty, else
+ * "/sys"); an XML topology reads $IBCOLL_SYSFS_ROOT only when it is set (the XML describes
+ * another machine than this one's /sys). The files are read through ibc_sysfs (common/). */
 int topo_set_sysfs_root(struct topo *t, const char *root);
 
 struct topo_port {
@@ -112,14 +111,16 @@ struct topo_port {
 	char rate_text[48]; /* the rate file's text without newline */
 };
 /* Read <root>/class/infiniband/<dev>/ports/<N>/{state,rate} for every port N of dev, sorted by
- * port. Returns the number of ports filled (at most max), -ENOENT when dev has no ports there. */
+ * port (root NULL: ibc_sysfs_root()). Returns the number of ports filled (at most max), -ENOENT
+ * when dev has no ports there. */
 int topo_sysfs_ports(const char *root, const char *dev, struct topo_port *ports, int max);
 
 struct topo_pcie_link {
 	double cur_gts, max_gts; /* GT/s per lane, 0 unknown ("Unknown") */
 	int cur_width, max_width; /* lanes, 0 unknown */
 };
-/* Read <root>/bus/pci/devices/<busid>/{current,max}_link_{speed,width}. -ENOENT when absent. */
+/* Read <root>/bus/pci/devices/<busid>/{current,max}_link_{speed,width} (root NULL:
+ * ibc_sysfs_root()). -ENOENT when absent. */
 int topo_sysfs_pcie_link(const char *root, const char *busid, struct topo_pcie_link *l);
 
 /* ---- Preflight warnings -------------------------------------------------------------------- */

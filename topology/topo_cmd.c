@@ -5,13 +5,12 @@
  */
 #include "topo_internal.h"
 
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "csv.h"
 #include "ibc_common.h"
 
 #define TOPO_NP_MAX	4096
@@ -390,36 +389,8 @@ static void topo_row_num(struct topo_row *r, int col, const char *fmt, double v,
 	r->v[col] = r->num[col];
 }
 
-static void topo_csv_field(FILE *f, const char *s)
-{
-	if (!s)
-		return;
-	if (!strpbrk(s, ",\"\r\n")) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-static void topo_csv_row(FILE *f, const char *const *v)
-{
-	int i;
-
-	for (i = 0; i < C_NCOLS; i++) {
-		if (i)
-			fputc(',', f);
-		topo_csv_field(f, v[i]);
-	}
-	fputs("\r\n", f);
-}
-
-static void topo_csv_device(FILE *f, struct topo *t, int nic, const struct topo_dev *d)
+static int topo_csv_device(struct rpt_csv_writer *w, struct topo *t, int nic,
+			   const struct topo_dev *d)
 {
 	struct topo_pcie_link l;
 	struct topo_port p;
@@ -448,36 +419,36 @@ static void topo_csv_device(FILE *f, struct topo *t, int nic, const struct topo_
 		topo_row_num(&r, C_PCIE_WIDTH, "%.0f", l.cur_width, l.cur_width > 0);
 		topo_row_num(&r, C_PCIE_MAX_WIDTH, "%.0f", l.max_width, l.max_width > 0);
 	}
-	topo_csv_row(f, r.v);
+	return rpt_csv_add(w, r.v);
 }
 
-static void topo_csv_rows(FILE *f, struct topo *t, int np, const struct topo_lines *warn)
+/* The GPU x NIC path rows. */
+static int topo_csv_paths(struct rpt_csv_writer *w, struct topo *t)
 {
-	struct topo_rank_info info;
 	struct topo_row r;
-	char summary[160];
-	int g, k;
+	int g, k, rc = 0;
 
-	topo_row_init(&r, t, "machine");
-	snprintf(summary, sizeof(summary), "%d sockets, %d NUMA nodes, %d cores, %d CPUs",
-		 t->npackages, t->nnuma, t->ncores, t->npus);
-	r.v[C_NAME] = t->hostname[0] ? t->hostname : ibc_hostname();
-	r.v[C_MESSAGE] = summary;
-	topo_csv_row(f, r.v);
-	for (g = 0; g < t->ngpu; g++)
-		topo_csv_device(f, t, -1, &t->gpus[g]);
-	for (k = 0; k < t->nnic; k++)
-		topo_csv_device(f, t, k, &t->nics[k]);
-	for (g = 0; g < t->ngpu; g++) {
-		for (k = 0; k < t->nnic; k++) {
+	for (g = 0; g < t->ngpu && !rc; g++) {
+		for (k = 0; k < t->nnic && !rc; k++) {
 			topo_row_init(&r, t, "path");
 			r.v[C_NAME] = t->gpus[g].name;
 			r.v[C_PEER] = t->nics[k].name;
 			r.v[C_PATH] = topo_path_name(t->paths[g * t->nnic + k]);
-			topo_csv_row(f, r.v);
+			rc = rpt_csv_add(w, r.v);
 		}
 	}
-	for (g = 0; g < np; g++) {
+	return rc;
+}
+
+/* The pairing of np local ranks, then the warnings. */
+static int topo_csv_pairs(struct rpt_csv_writer *w, struct topo *t, int np,
+			  const struct topo_lines *warn)
+{
+	struct topo_rank_info info;
+	struct topo_row r;
+	int g, rc = 0;
+
+	for (g = 0; g < np && !rc; g++) {
 		if (topo_pick(t, g, np, &info) < 0)
 			continue;
 		topo_row_init(&r, t, "pair");
@@ -490,79 +461,65 @@ static void topo_csv_rows(FILE *f, struct topo *t, int np, const struct topo_lin
 		r.v[C_CPUS] = info.cpus;
 		topo_row_num(&r, C_PORT, "%.0f", info.nic_port, info.nic_port > 0);
 		topo_row_num(&r, C_LINK_GBPS, "%g", info.link_gbps, info.link_gbps > 0);
-		topo_csv_row(f, r.v);
+		rc = rpt_csv_add(w, r.v);
 	}
-	for (g = 0; g < warn->n; g++) {
+	for (g = 0; g < warn->n && !rc; g++) {
 		topo_row_init(&r, t, "warning");
 		r.v[C_MESSAGE] = warn->v[g];
-		topo_csv_row(f, r.v);
+		rc = rpt_csv_add(w, r.v);
 	}
+	return rc;
 }
 
-/* Move tmp to path unless path exists (atomically where the filesystem allows). */
-static int topo_publish(const char *tmp, const char *path)
+/* Every row, added to w (committed by the caller). */
+static int topo_csv_rows(struct rpt_csv_writer *w, struct topo *t, int np,
+			 const struct topo_lines *warn)
 {
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	if (link(tmp, path) < 0) /* no RENAME_NOREPLACE here: a hard link never replaces */
-		return -errno;
-	unlink(tmp);
-	return 0;
+	struct topo_row r;
+	char summary[160];
+	int g, k, rc;
+
+	topo_row_init(&r, t, "machine");
+	snprintf(summary, sizeof(summary), "%d sockets, %d NUMA nodes, %d cores, %d CPUs",
+		 t->npackages, t->nnuma, t->ncores, t->npus);
+	r.v[C_NAME] = t->hostname[0] ? t->hostname : ibc_hostname();
+	r.v[C_MESSAGE] = summary;
+	rc = rpt_csv_add(w, r.v);
+	for (g = 0; g < t->ngpu && !rc; g++)
+		rc = topo_csv_device(w, t, -1, &t->gpus[g]);
+	for (k = 0; k < t->nnic && !rc; k++)
+		rc = topo_csv_device(w, t, k, &t->nics[k]);
+	rc = rc ? rc : topo_csv_paths(w, t);
+	return rc ? rc : topo_csv_pairs(w, t, np, warn);
 }
 
-/* Exclusive create through a temporary file in the same directory + rename: readers never see
- * half a file and an existing file is never replaced. */
+/* Exclusive create, all rows in one atomic commit (reports/csv.h): readers never see half a
+ * file and an existing file is never replaced. */
 static int topo_write_csv(const char *path, struct topo *t, int np, const struct topo_lines *warn,
 			  FILE *err)
 {
-	char tmp[PATH_MAX];
-	FILE *f = NULL;
-	int fd = -1, rc, i;
+	struct rpt_csv_writer *w = NULL;
+	int rc = rpt_csv_create(path, topo_csv_cols, C_NCOLS, &w);
 
-	for (i = 0; i < 100 && fd < 0; i++) {
-		if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%d", path, (long)getpid(), i) >=
-		    (int)sizeof(tmp)) {
-			fprintf(err, "ibcoll topo: --csv %s: the path is too long\n", path);
-			return IBC_EXIT_USAGE;
-		}
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd < 0 && errno != EEXIST)
-			break;
+	if (!rc) {
+		rc = topo_csv_rows(w, t, np, warn);
+		rc = rc ? rc : rpt_csv_commit(w);
+		rpt_csv_close(w);
 	}
-	if (fd < 0) {
-		fprintf(err, "ibcoll topo: cannot create %s next to --csv %s: %s\n", tmp, path,
-			strerror(errno));
-		return IBC_EXIT_ENV;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		rc = errno;
-		close(fd);
-		goto fail;
-	}
-	topo_csv_row(f, topo_csv_cols);
-	topo_csv_rows(f, t, np, warn);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		rc = errno;
-		fclose(f);
-		goto fail;
-	}
-	if (fclose(f) != 0) {
-		rc = errno;
-		goto fail;
-	}
-	rc = -topo_publish(tmp, path);
-	if (rc == 0)
+	if (!rc)
 		return IBC_EXIT_OK;
-	unlink(tmp);
-	fprintf(err, "ibcoll topo: --csv %s: %s%s\n", path, strerror(rc),
-		rc == EEXIST ? " (it appeared while writing; not overwritten)" : "");
-	return rc == EEXIST ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
-fail:
-	unlink(tmp);
-	fprintf(err, "ibcoll topo: cannot write --csv %s: %s\n", path, strerror(rc));
+	if (rc == -EEXIST) {
+		fprintf(err,
+			"ibcoll topo: --csv %s: %s (it appeared while writing; not overwritten)\n",
+			path, strerror(-rc));
+		return IBC_EXIT_USAGE;
+	}
+	if (rc == -ENAMETOOLONG || rc == -EISDIR) {
+		fprintf(err, "ibcoll topo: --csv %s: %s\n", path,
+			rc == -EISDIR ? "not a file name" : "the path is too long");
+		return IBC_EXIT_USAGE;
+	}
+	fprintf(err, "ibcoll topo: cannot write --csv %s: %s\n", path, strerror(-rc));
 	return IBC_EXIT_ENV;
 }
 

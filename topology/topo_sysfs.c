@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * topo_sysfs.c - the few sysfs files hwloc does not report: InfiniBand port state and rate, PCIe
- * link speed and width. Every reader takes the sysfs root so tests use fake trees.
+ * link speed and width. Every reader takes the sysfs root (NULL: ibc_sysfs_root()) so
+ * --sysfs-root and tests use other trees; the files are read through ibc_sysfs.
  */
 #include "topo_internal.h"
 
@@ -10,31 +11,9 @@
 #include <string.h>
 
 #include "ibc_common.h"
+#include "ibc_sysfs.h"
 
 #define TOPO_MAX_PORTS 64
-
-const char *topo_sysfs_default_root(void)
-{
-	const char *e = getenv("IBCOLL_SYSFS_ROOT");
-
-	return e && *e ? e : "/sys";
-}
-
-/* First line of a small file, newline stripped. */
-static int topo_read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	int rc = 0;
-
-	if (!f)
-		return -errno;
-	if (!fgets(buf, (int)len, f))
-		rc = ferror(f) ? -EIO : -ENODATA;
-	fclose(f);
-	if (rc == 0)
-		buf[strcspn(buf, "\r\n")] = '\0';
-	return rc;
-}
 
 /* "4: ACTIVE" -> 4, "ACTIVE" */
 static void topo_parse_state(const char *text, struct topo_port *p)
@@ -52,22 +31,24 @@ static void topo_parse_state(const char *text, struct topo_port *p)
 	topo__copy(p->state_name, sizeof(p->state_name), *end ? end : "?");
 }
 
-static int topo_read_port(const char *dir, int port, struct topo_port *p)
+static int topo_read_port(const char *root, const char *dev, int port, struct topo_port *p)
 {
-	char path[PATH_MAX + 64], text[128];
+	char text[128], path[PATH_MAX];
 	int rc;
 
 	memset(p, 0, sizeof(*p));
 	p->port = port;
-	snprintf(path, sizeof(path), "%s/%d/state", dir, port);
-	rc = topo_read_line(path, text, sizeof(text));
+	rc = ibc_sysfs_read_line(root, text, sizeof(text), "class/infiniband/%s/ports/%d/state",
+				 dev, port);
 	if (rc < 0) {
+		ibc_sysfs_path(root, path, sizeof(path), "class/infiniband/%s/ports/%d/state", dev,
+			       port);
 		ibc_err_set("cannot read %s: %s", path, strerror(-rc));
 		return rc;
 	}
 	topo_parse_state(text, p);
-	snprintf(path, sizeof(path), "%s/%d/rate", dir, port);
-	if (topo_read_line(path, text, sizeof(text)) == 0) {
+	if (ibc_sysfs_read_line(root, text, sizeof(text), "class/infiniband/%s/ports/%d/rate", dev,
+				port) == 0) {
 		topo__copy(p->rate_text, sizeof(p->rate_text), text);
 		p->rate_gbps = strtod(text, NULL);
 		if (!(p->rate_gbps > 0))
@@ -88,8 +69,9 @@ int topo_sysfs_ports(const char *root, const char *dev, struct topo_port *ports,
 	struct dirent *e;
 	DIR *d;
 
-	if (snprintf(dir, sizeof(dir), "%s/class/infiniband/%s/ports", root, dev) >=
-	    (int)sizeof(dir)) {
+	if (!root)
+		root = ibc_sysfs_root();
+	if (ibc_sysfs_path(root, dir, sizeof(dir), "class/infiniband/%s/ports", dev)) {
 		ibc_err_set("sysfs path for %s under %s is too long", dev, root);
 		return -ENAMETOOLONG;
 	}
@@ -113,7 +95,7 @@ int topo_sysfs_ports(const char *root, const char *dev, struct topo_port *ports,
 	}
 	qsort(nums, n, sizeof(nums[0]), topo_cmp_int);
 	for (i = 0; i < n && i < max; i++) {
-		rc = topo_read_port(dir, nums[i], &ports[i]);
+		rc = topo_read_port(root, dev, nums[i], &ports[i]);
 		if (rc < 0)
 			return rc;
 	}
@@ -138,15 +120,15 @@ int topo_sysfs_pcie_link(const char *root, const char *busid, struct topo_pcie_l
 {
 	static const char *const files[] = {"current_link_speed", "max_link_speed",
 					    "current_link_width", "max_link_width"};
-	char path[PATH_MAX + 64], text[4][64];
+	char text[4][64];
 	int i, found = 0;
 
+	if (!root)
+		root = ibc_sysfs_root();
 	memset(l, 0, sizeof(*l));
-	for (i = 0; i < 4; i++) {
-		snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/%s", root, busid, files[i]);
-		text[i][0] = '\0';
-		found += topo_read_line(path, text[i], sizeof(text[i])) == 0;
-	}
+	for (i = 0; i < 4; i++)
+		found += ibc_sysfs_read_line(root, text[i], sizeof(text[i]),
+					     "bus/pci/devices/%s/%s", busid, files[i]) == 0;
 	if (!found) {
 		ibc_err_set("no PCIe link files for %s under %s/bus/pci/devices", busid, root);
 		return -ENOENT;

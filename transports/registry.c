@@ -144,6 +144,35 @@ int ibc_tp_validate(const struct ibc_tp_ops *ops, const char *origin)
 	return 0;
 }
 
+void ibc_tp_config_init(struct ibc_tp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+}
+
+int ibc_tp_get_props(const struct ibc_tp_ops *ops, struct ibc_tp_ctx *ctx, int dev,
+		     struct ibc_tp_props *props)
+{
+	int rc;
+
+	memset(props, 0, sizeof(*props));
+	props->size = sizeof(*props);
+	rc = ops->get_props(ctx, dev, props);
+	if (rc)
+		return rc;
+	if (props->size < IBC_TP_PROPS_BASE_SIZE || props->size > sizeof(*props)) {
+		ibc_err_set("transport '%s': get_props of device %d says it filled %u bytes of "
+			    "props; expected %zu to %zu (the transport must set props->size, see "
+			    "transport.h)",
+			    ops->name, dev, props->size, (size_t)IBC_TP_PROPS_BASE_SIZE,
+			    sizeof(*props));
+		return -EPROTO;
+	}
+	/* what lies past the transport's answer is unknown: zero, whatever was written there */
+	memset((char *)props + props->size, 0, sizeof(*props) - props->size);
+	return 0;
+}
+
 /* "unknown transport 'x': valid are shm, tcp, or a plugin path (...)" + why the plugin named
  * by the environment did not answer (env_name: its name, NULL when none is set). */
 static void reg_unknown(const char *name, const char *env_name)

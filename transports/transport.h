@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * transport.h - the ibcoll transport API, ABI major 1.
+ * transport.h - the ibcoll transport API, ABI major 2.
  *
  * Modelled on NCCL's net plugin (init, devices, getProperties, listen, connect, accept, regMr,
  * isend, irecv, iflush, test, close*), with three changes (DESIGN 2):
@@ -9,6 +9,26 @@
  *    connect, accept, post_send and post_recv never block;
  *  - versioning by abi_major + ops_size: the vtable is append-only. A caller treats an entry
  *    that lies past ops_size, or is NULL, as absent (IBC_TP_HAS()).
+ *
+ * Versioned structs (ABI 2): struct ibc_tp_config and struct ibc_tp_props begin with a size
+ * field, as the vtable has ops_size, so a plugin built against an older transport.h of the
+ * same ABI major keeps working with a newer host and the other way round. Both structs, like
+ * the vtable, are append-only from ABI 2 on: a new field goes at the end, no field moves,
+ * changes type or changes meaning (that would be ABI 3). Fields up to the "ABI 2 base" marker
+ * are in every ABI 2 struct (IBC_TP_CFG_BASE_SIZE, IBC_TP_PROPS_BASE_SIZE).
+ *  - config (host -> transport): the caller zero-fills the struct and sets cfg->size to
+ *    sizeof(its struct) (ibc_tp_config_init() does both), then sets the fields it wants. The
+ *    transport reads only fields that lie within cfg->size (IBC_TP_CFG_HAS(cfg, field));
+ *    a field past it reads as its zero default. Every appended field is therefore defined so
+ *    that 0 / NULL means "the default". A cfg->size below the base is a caller bug: init
+ *    refuses it with -EINVAL.
+ *  - props (transport -> host): the caller zero-fills the struct and sets props->size to
+ *    sizeof(its struct). The transport writes only the fields that lie inside
+ *    min(props->size, sizeof(its own struct)) and sets props->size to how many bytes it
+ *    filled (ibc_tp_props_put() does this). The host treats every field past the returned
+ *    props->size as unknown (zero). ibc_tp_get_props() does the host's part and checks the
+ *    answer.
+ *  A plugin of ABI 1 (structs without size) is refused by the loader (ibc_tp_validate).
  *
  * Semantics
  *  - A connection is one-directional: the receiver calls listen() and ships the fixed-size
@@ -35,10 +55,12 @@
 #ifndef IBC_TRANSPORT_H
 #define IBC_TRANSPORT_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
-#define IBC_TP_ABI_MAJOR 1
+#define IBC_TP_ABI_MAJOR 2
 #define IBC_TP_HANDLE_BYTES 128
 #define IBC_TP_PLUGIN_SYMBOL "ibcoll_transport_plugin"
 
@@ -80,6 +102,7 @@ struct ibc_tp_buf {
 };
 
 struct ibc_tp_props {
+	uint32_t size; /* in: sizeof the caller's struct; out: bytes the transport filled */
 	char name[64]; /* "mlx5_0", "shm", "tcp:eth0" */
 	char pci_busid[32]; /* "0000:17:00.0" or "" when not a PCI device */
 	int port; /* 1-based port, 0 when not applicable */
@@ -89,6 +112,11 @@ struct ibc_tp_props {
 	unsigned mem_kinds; /* IBC_MEM_* accepted by reg_mr */
 	int max_requests; /* requests in flight per connection */
 	unsigned caps; /* IBC_TP_CAP_* */
+	/* ---- ABI 2 base ends here; append only below ---- */
+	/* NIC firmware version and board id (acceptance reports, metadata): verbs reads them from
+	 * sysfs class/infiniband/DEV/fw_ver and board_id; "" when unknown or not a NIC. */
+	char fw_version[64]; /* "28.39.1002" */
+	char board_id[64]; /* "MT_0000000838" (the PSID on Mellanox/NVIDIA boards) */
 };
 
 /* Per-port counters for health runs (optional op). Units are bytes and events. */
@@ -100,6 +128,7 @@ struct ibc_tp_counters {
 
 /* Configuration handed to init(). All pointers are borrowed for the life of the context. */
 struct ibc_tp_config {
+	uint32_t size; /* sizeof the caller's struct (ibc_tp_config_init) */
 	int rank, nranks; /* for names and messages only: the transport never routes by rank */
 	int local_rank, local_size;
 	const char *job_id; /* unique per job, same on every rank (shm segment names) */
@@ -111,6 +140,12 @@ struct ibc_tp_config {
 	int timeout_ms; /* --timeout: bound for any internal wait */
 	const volatile int *abort_flag; /* non-NULL: when *abort_flag != 0, a peer died; give up */
 	const char *options; /* free-form key=value[,key=value] for plugins; may be NULL */
+	/* ---- ABI 2 base ends here; append only below (0 / NULL must mean the default) ---- */
+	/* The sysfs tree the transport reads (port counters, PCI bus ids, firmware, GPU peer
+	 * memory); NULL = ibc_sysfs_root(): $IBCOLL_SYSFS_ROOT, else /sys. Lets a host point one
+	 * context at a copied or fake tree (the one `ibcoll topo --sysfs-root` reads) without
+	 * changing the process environment. */
+	const char *sysfs_root;
 };
 
 struct ibc_tp_ops {
@@ -171,6 +206,46 @@ struct ibc_tp_ops {
 #define IBC_TP_OPS_MIN_SIZE                                                                        \
 	(offsetof(struct ibc_tp_ops, last_error) + sizeof(((struct ibc_tp_ops *)0)->last_error))
 
+/* Bytes of struct `type` up to and including `field`. */
+#define IBC_TP_END(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* Every ABI 2 struct holds at least these bytes (the fields up to the "base" marker). */
+#define IBC_TP_CFG_BASE_SIZE   IBC_TP_END(struct ibc_tp_config, options)
+#define IBC_TP_PROPS_BASE_SIZE IBC_TP_END(struct ibc_tp_props, caps)
+
+/* Transport side: does the caller's config hold `field` (within cfg->size)? */
+#define IBC_TP_CFG_HAS(cfg, field) ((cfg)->size >= IBC_TP_END(struct ibc_tp_config, field))
+/* Host side: did the transport fill `field` (within the props->size it returned)? */
+#define IBC_TP_PROPS_HAS(p, field) ((p)->size >= IBC_TP_END(struct ibc_tp_props, field))
+
+/* Transport side: is cfg usable (non-NULL, at least the ABI 2 base)? 0 or -EINVAL. */
+static inline int ibc_tp_config_check(const struct ibc_tp_config *cfg)
+{
+	return cfg && cfg->size >= IBC_TP_CFG_BASE_SIZE ? 0 : -EINVAL;
+}
+
+/* Transport side: copy the caller's config into a struct of this header's size: the fields
+ * within cfg->size are copied, the rest zero-filled; dst->size = the bytes copied. */
+static inline void ibc_tp_config_copy(struct ibc_tp_config *dst, const struct ibc_tp_config *cfg)
+{
+	size_t n = cfg->size < sizeof(*dst) ? cfg->size : sizeof(*dst);
+
+	memset(dst, 0, sizeof(*dst));
+	memcpy(dst, cfg, n);
+	dst->size = (uint32_t)n;
+}
+
+/* Transport side, at the end of get_props: copy the filled src (this header's size) into the
+ * caller's props, no more than props->size bytes, and say how many were written. */
+static inline void ibc_tp_props_put(struct ibc_tp_props *props, const struct ibc_tp_props *src)
+{
+	size_t n = props->size < sizeof(*src) ? props->size : sizeof(*src);
+
+	memcpy((char *)props + sizeof(props->size), (const char *)src + sizeof(src->size),
+	       n > sizeof(props->size) ? n - sizeof(props->size) : 0);
+	props->size = (uint32_t)n;
+}
+
 /* ---- registry (transports/registry.c) ---- */
 
 /* Names of built-in transports, NULL-terminated; "verbs"/"gdr" appear when compiled in. */
@@ -180,5 +255,14 @@ const char *const *ibc_tp_builtin_names(void);
 int ibc_tp_lookup(const char *name_or_path, const struct ibc_tp_ops **ops);
 /* Validate a vtable: ABI major, ops_size, required entries. 0 or -EPROTO with error text. */
 int ibc_tp_validate(const struct ibc_tp_ops *ops, const char *origin);
+
+/* Host side: zero-fill cfg and set cfg->size = sizeof(*cfg); the caller then sets fields. */
+void ibc_tp_config_init(struct ibc_tp_config *cfg);
+/* Host side: ops->get_props with the size protocol. props is zero-filled with props->size =
+ * sizeof(*props) before the call; afterwards props->size says how much the transport filled
+ * and every byte past it is zero. -EPROTO (ibc_err_get() says why) when the transport left
+ * props->size below IBC_TP_PROPS_BASE_SIZE or above what it was given; else get_props' rc. */
+int ibc_tp_get_props(const struct ibc_tp_ops *ops, struct ibc_tp_ctx *ctx, int dev,
+		     struct ibc_tp_props *props);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bad_plugin.c - plugins the loader must refuse (or accept with care), one per build flag:
- *   PLUG_BADABI   abi_major 2                        -> -EPROTO, "built for transport ABI 2"
+ *   PLUG_BADABI   abi_major 1 (structs without size)  -> -EPROTO, "built for transport ABI 1"
  *   PLUG_SHORT    ops_size below IBC_TP_OPS_MIN_SIZE -> -EPROTO, "ops_size"
  *   PLUG_NULLOP   required entry accept is NULL      -> -EPROTO, "'accept' is NULL"
  *   PLUG_NOSYM    exports another symbol              -> -ENOEXEC
@@ -20,7 +20,7 @@
 
 #if defined(PLUG_BADABI)
 #undef PLUG_ABI
-#define PLUG_ABI 2
+#define PLUG_ABI 1 /* the ABI before ibc_tp_config/ibc_tp_props had a size field */
 #elif defined(PLUG_SHORT)
 #undef PLUG_SIZE
 #define PLUG_SIZE (IBC_TP_OPS_MIN_SIZE - sizeof(void *))

@@ -26,8 +26,9 @@
  *   dma-buf  every HCA accepts ibv_reg_dmabuf_mr (verbs probes it with fd -1: EBADF, not
  *            EOPNOTSUPP/EPROTONOSUPPORT) and libcuda.so.1 loads, initialises and reports
  *            CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED on device 0;
- *   peermem  ${IBCOLL_SYSFS_ROOT:-/sys}/module/nvidia_peermem/version exists (or the legacy
- *            nv_peer_mem's kernel/mm/memory_peers/nv_mem/version).
+ *   peermem  SYSFS/module/nvidia_peermem/version exists (or the legacy nv_peer_mem's
+ *            kernel/mm/memory_peers/nv_mem/version); SYSFS is the config's sysfs_root, else
+ *            ${IBCOLL_SYSFS_ROOT:-/sys} (ibc_sysfs).
  * IBCOLL_GDR_REG=dmabuf|peermem restricts the choice (tests, troubleshooting).
  *
  * libcuda is loaded at run time (dlopen + a symbol table filled once, pthread_once): the
@@ -35,6 +36,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -170,31 +172,34 @@ static struct gdr_state *gdr_st(struct ibc_tp_ctx *ctx)
 
 /* ---- detection ---- */
 
-static int gdr_file_exists(const char *root, const char *rel, char *path, size_t len)
+/* nvidia-peermem, or the legacy nv_peer_mem, below the context's sysfs root (ibc_sysfs). */
+static void gdr_detect_peermem(const struct ibc_tp_ctx *ctx, struct gdr_state *st, char *pm,
+			       size_t len)
 {
-	snprintf(path, len, "%s/%s", root, rel);
-	return access(path, F_OK) == 0;
+	static const char *const files[] = {"module/nvidia_peermem/version",
+					    "kernel/mm/memory_peers/nv_mem/version"};
+	const char *root = ctx->sysfs_root ? ctx->sysfs_root : ibc_sysfs_root();
+	char path[PATH_MAX];
+	size_t k;
+
+	for (k = 0; k < IBC_ARRAY_SIZE(files); k++) {
+		if (!ibc_sysfs_exists(root, "%s", files[k]))
+			continue;
+		st->peermem_ok = 1;
+		ibc_sysfs_path(root, path, sizeof(path), "%s", files[k]);
+		snprintf(pm, len, "nvidia-peermem: loaded (%.400s)", path);
+		return;
+	}
+	snprintf(pm, len, "nvidia-peermem: not loaded (%s/%s absent)", root, files[0]);
 }
 
 static void gdr_detect(struct ibc_tp_ctx *ctx, struct gdr_state *st, const char *force)
 {
-	const char *root = getenv("IBCOLL_SYSFS_ROOT");
-	char pm[512], dm[384] = "", path[300];
+	char pm[512], dm[384] = "";
 	int h, v = 0;
 	gdr_curesult r;
 
-	if (!root || !*root)
-		root = "/sys";
-	/* nvidia-peermem */
-	if (gdr_file_exists(root, "module/nvidia_peermem/version", path, sizeof(path)) ||
-	    gdr_file_exists(root, "kernel/mm/memory_peers/nv_mem/version", path, sizeof(path))) {
-		st->peermem_ok = 1;
-		snprintf(pm, sizeof(pm), "nvidia-peermem: loaded (%s)", path);
-	} else {
-		snprintf(pm, sizeof(pm),
-			 "nvidia-peermem: not loaded (%s/module/nvidia_peermem/version absent)",
-			 root);
-	}
+	gdr_detect_peermem(ctx, st, pm, sizeof(pm));
 	/* dma-buf: every HCA and the CUDA driver */
 	st->dmabuf_ok = 1;
 	for (h = 0; h < ctx->nhcas && st->dmabuf_ok; h++) {
@@ -337,15 +342,17 @@ static int gdr_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	return 0;
 }
 
-static int gdr_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *p)
+static int gdr_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *props)
 {
-	int rc = vrb_get_props(ctx, dev, p);
+	struct ibc_tp_props p = {.size = sizeof(p)};
+	int rc = vrb_get_props(ctx, dev, &p);
 
 	if (rc)
 		return rc;
-	p->mem_kinds = ctx->mem_kinds;
+	p.mem_kinds = ctx->mem_kinds;
 	if (gdr_st(ctx)->flush_on)
-		p->caps |= IBC_TP_CAP_NEEDS_FLUSH;
+		p.caps |= IBC_TP_CAP_NEEDS_FLUSH;
+	ibc_tp_props_put(props, &p); /* no more than the caller's props->size */
 	return 0;
 }
 

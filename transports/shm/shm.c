@@ -96,7 +96,7 @@ struct shm_peer_map {
 };
 
 struct shm_ctx {
-	struct ibc_tp_config cfg; /* copy; strings borrowed from the caller */
+	struct ibc_tp_config cfg; /* copy (within the caller's cfg->size); strings borrowed */
 	char job[64];
 	struct shm_bell *bell; /* owned mapping of our doorbell */
 	char bell_name[SHM_NAME_MAX];
@@ -291,12 +291,19 @@ static int peer_map(struct shm_ctx *c, int rank, uint32_t id, size_t minlen, voi
 
 static int shm_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 {
-	struct shm_ctx *c = calloc(1, sizeof(*c));
+	struct shm_ctx *c;
 	int rc;
 
+	if (ibc_tp_config_check(cfg)) {
+		ibc_err_set("shm: init without a configuration of at least %zu bytes (cfg->size)",
+			    (size_t)IBC_TP_CFG_BASE_SIZE);
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->cfg = *cfg;
+	ibc_tp_config_copy(&c->cfg, cfg);
+	cfg = &c->cfg;
 	snprintf(c->job, sizeof(c->job), "%s", cfg->job_id ? cfg->job_id : "nojob");
 	c->eager_max = SHM_EAGER_DEFAULT;
 	if (getenv("IBCOLL_SHM_EAGER"))
@@ -318,15 +325,19 @@ static int shm_devices(struct ibc_tp_ctx *ctx, int *ndev)
 	return 0;
 }
 
-static int shm_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *p)
+static int shm_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *props)
 {
-	memset(p, 0, sizeof(*p));
-	snprintf(p->name, sizeof(p->name), "shm");
-	snprintf(p->link_layer, sizeof(p->link_layer), "memory");
-	p->mem_kinds = IBC_MEM_HOST;
-	p->max_requests = SHM_FIFO;
-	p->caps = IBC_TP_CAP_SHARED_ALLOC | IBC_TP_CAP_DIRECT;
-	return dev == 0 ? 0 : -EINVAL;
+	struct ibc_tp_props p = {0};
+
+	if (dev != 0)
+		return -EINVAL;
+	snprintf(p.name, sizeof(p.name), "shm");
+	snprintf(p.link_layer, sizeof(p.link_layer), "memory");
+	p.mem_kinds = IBC_MEM_HOST;
+	p.max_requests = SHM_FIFO;
+	p.caps = IBC_TP_CAP_SHARED_ALLOC | IBC_TP_CAP_DIRECT;
+	ibc_tp_props_put(props, &p);
+	return 0;
 }
 
 static int shm_listen(struct ibc_tp_ctx *ctx, int dev, void *handle, struct ibc_tp_listener **out)

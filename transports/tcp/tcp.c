@@ -335,8 +335,10 @@ int tcp__init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	int rc;
 
 	*out = NULL;
-	if (!cfg)
-		return tcp_err(NULL, -EINVAL, "tcp: init without a configuration");
+	if (ibc_tp_config_check(cfg))
+		return tcp_err(NULL, -EINVAL,
+			       "tcp: init without a configuration of at least %zu bytes (cfg->size)",
+			       (size_t)IBC_TP_CFG_BASE_SIZE);
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return tcp_err(NULL, -ENOMEM, "tcp: out of memory");
@@ -366,20 +368,21 @@ int tcp__devices(struct ibc_tp_ctx *ctx, int *ndev)
 
 int tcp__get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *p)
 {
+	struct ibc_tp_props q = {0};
 	const struct tcp_dev *d;
 	int rc = tcp_check_dev(ctx, dev);
 
 	if (rc)
 		return rc;
 	d = &ctx->devs[dev];
-	memset(p, 0, sizeof(*p));
-	snprintf(p->name, sizeof(p->name), "%s", d->name);
-	snprintf(p->pci_busid, sizeof(p->pci_busid), "%s", d->pci_busid);
-	snprintf(p->link_layer, sizeof(p->link_layer), "%s", d->link_layer);
-	p->speed_mbps = d->speed_mbps;
-	p->mem_kinds = IBC_MEM_HOST;
-	p->max_requests = TCP_MAX_REQS;
-	p->caps = IBC_TP_CAP_INTERNODE;
+	snprintf(q.name, sizeof(q.name), "%s", d->name);
+	snprintf(q.pci_busid, sizeof(q.pci_busid), "%s", d->pci_busid);
+	snprintf(q.link_layer, sizeof(q.link_layer), "%s", d->link_layer);
+	q.speed_mbps = d->speed_mbps;
+	q.mem_kinds = IBC_MEM_HOST;
+	q.max_requests = TCP_MAX_REQS;
+	q.caps = IBC_TP_CAP_INTERNODE;
+	ibc_tp_props_put(p, &q);
 	return 0;
 }
 

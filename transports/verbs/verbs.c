@@ -36,6 +36,11 @@ int vrb_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	struct ibc_tp_ctx *ctx;
 	int rc, h;
 
+	if (ibc_tp_config_check(cfg)) {
+		ibc_err_set("verbs: init without a configuration of at least %zu bytes (cfg->size)",
+			    (size_t)IBC_TP_CFG_BASE_SIZE);
+		return -EINVAL;
+	}
 	if (cfg->qps < 0 || cfg->qps > VRB_MAX_QPS) {
 		ibc_err_set("--qps %d: the verbs transport takes 1..%d queue pairs per connection",
 			    cfg->qps, VRB_MAX_QPS);
@@ -52,6 +57,7 @@ int vrb_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	ctx->ibv = ibv;
 	ctx->rank = cfg->rank;
 	ctx->hostname = cfg->hostname;
+	ctx->sysfs_root = IBC_TP_CFG_HAS(cfg, sysfs_root) ? cfg->sysfs_root : NULL;
 	ctx->gid_index = cfg->gid_index;
 	ctx->abort_flag = cfg->abort_flag;
 	ctx->nqps = cfg->qps ? cfg->qps : 1;
@@ -106,8 +112,9 @@ int vrb_devices(struct ibc_tp_ctx *ctx, int *ndev)
 	return 0;
 }
 
-int vrb_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *p)
+int vrb_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *props)
 {
+	struct ibc_tp_props p = {0};
 	const struct vrb_port *port;
 	const struct vrb_hca *h;
 
@@ -116,17 +123,19 @@ int vrb_get_props(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_props *p)
 				ctx->nports - 1);
 	port = &ctx->ports[dev];
 	h = &ctx->hcas[port->hca];
-	memset(p, 0, sizeof(*p));
-	snprintf(p->name, sizeof(p->name), "%s", h->name);
-	snprintf(p->pci_busid, sizeof(p->pci_busid), "%s", h->pci_busid);
-	p->port = port->port;
-	p->guid = h->guid;
-	p->speed_mbps = port->speed_mbps;
-	snprintf(p->link_layer, sizeof(p->link_layer), "%s",
+	snprintf(p.name, sizeof(p.name), "%s", h->name);
+	snprintf(p.pci_busid, sizeof(p.pci_busid), "%s", h->pci_busid);
+	p.port = port->port;
+	p.guid = h->guid;
+	p.speed_mbps = port->speed_mbps;
+	snprintf(p.link_layer, sizeof(p.link_layer), "%s",
 		 port->link_layer == IBV_LINK_LAYER_ETHERNET ? "Ethernet" : "InfiniBand");
-	p->mem_kinds = ctx->mem_kinds;
-	p->max_requests = VRB_DEPTH;
-	p->caps = IBC_TP_CAP_INTERNODE;
+	p.mem_kinds = ctx->mem_kinds;
+	p.max_requests = VRB_DEPTH;
+	p.caps = IBC_TP_CAP_INTERNODE;
+	snprintf(p.fw_version, sizeof(p.fw_version), "%s", h->fw_ver);
+	snprintf(p.board_id, sizeof(p.board_id), "%s", h->board_id);
+	ibc_tp_props_put(props, &p);
 	return 0;
 }
 
@@ -135,20 +144,14 @@ const char *vrb_last_error(struct ibc_tp_ctx *ctx)
 	return ctx && ctx->err[0] ? ctx->err : ibc_err_get();
 }
 
-static int vrb_counter(const char *dev, int port, const char *name, uint64_t *v)
+/* A port counter from sysfs (below the context's root). */
+static int vrb_counter(const struct ibc_tp_ctx *ctx, const char *dev, int port, const char *name,
+		       uint64_t *v)
 {
-	char path[256];
-	unsigned long long x;
-	FILE *f;
-	int rc;
+	uint64_t x;
+	int rc = ibc_sysfs_read_u64(ctx->sysfs_root, &x, "class/infiniband/%s/ports/%d/counters/%s",
+				    dev, port, name);
 
-	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/%d/counters/%s", dev, port,
-		 name);
-	f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	rc = fscanf(f, "%llu", &x) == 1 ? 0 : -EIO;
-	fclose(f);
 	if (!rc)
 		*v = x;
 	return rc;
@@ -165,20 +168,21 @@ int vrb_port_counters(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_counters *c
 	p = &ctx->ports[dev];
 	name = ctx->hcas[p->hca].name;
 	memset(c, 0, sizeof(*c));
-	rc = vrb_counter(name, p->port, "port_xmit_data", &c->xmit_bytes);
+	rc = vrb_counter(ctx, name, p->port, "port_xmit_data", &c->xmit_bytes);
 	if (rc)
 		return vrb_errf(ctx, -EOPNOTSUPP, "%s port %d has no counters in sysfs", name,
 				p->port);
-	vrb_counter(name, p->port, "port_rcv_data", &c->rcv_bytes);
+	vrb_counter(ctx, name, p->port, "port_rcv_data", &c->rcv_bytes);
 	c->xmit_bytes *= 4; /* these two count 4-byte words */
 	c->rcv_bytes *= 4;
-	vrb_counter(name, p->port, "symbol_error", &c->symbol_errors);
-	vrb_counter(name, p->port, "link_downed", &c->link_downed);
-	vrb_counter(name, p->port, "port_rcv_errors", &c->rcv_errors);
-	vrb_counter(name, p->port, "port_xmit_discards", &c->xmit_discards);
-	vrb_counter(name, p->port, "port_rcv_remote_physical_errors",
+	vrb_counter(ctx, name, p->port, "symbol_error", &c->symbol_errors);
+	vrb_counter(ctx, name, p->port, "link_downed", &c->link_downed);
+	vrb_counter(ctx, name, p->port, "port_rcv_errors", &c->rcv_errors);
+	vrb_counter(ctx, name, p->port, "port_xmit_discards", &c->xmit_discards);
+	vrb_counter(ctx, name, p->port, "port_rcv_remote_physical_errors",
 		    &c->port_rcv_remote_physical_errors);
-	vrb_counter(name, p->port, "local_link_integrity_errors", &c->local_link_integrity_errors);
+	vrb_counter(ctx, name, p->port, "local_link_integrity_errors",
+		    &c->local_link_integrity_errors);
 	return 0;
 }
 

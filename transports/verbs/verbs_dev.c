@@ -5,11 +5,9 @@
  * or --gid-index), allocate one PD per HCA and probe dma-buf registration.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "verbs_int.h"
 
@@ -27,43 +25,6 @@ const char *vrb_port_name(const struct ibc_tp_ctx *ctx, int port, char *buf, siz
 
 	snprintf(buf, len, "%s port %d", ctx->hcas[p->hca].name, p->port);
 	return buf;
-}
-
-static int vrb_read_sysfs(const char *dev, const char *rel, char *buf, size_t len)
-{
-	char path[PATH_MAX];
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/%s", dev, rel);
-	f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return 0;
-}
-
-static void vrb_pci_busid(const char *dev, char *out, size_t len)
-{
-	char path[PATH_MAX], target[PATH_MAX];
-	const char *base;
-	ssize_t n;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/device", dev);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0)
-		return;
-	target[n] = '\0';
-	base = strrchr(target, '/');
-	base = base ? base + 1 : target;
-	/* "0000:17:00.0": domain:bus:device.function */
-	if (strlen(base) == 12 && base[4] == ':' && base[7] == ':' && base[10] == '.')
-		snprintf(out, len, "%s", base);
 }
 
 /* Per-lane signalling rate in Mb/s for ibv_port_attr.active_speed (XDR needs active_speed_ex,
@@ -126,15 +87,17 @@ static int vrb_gid_is_ipv4(const union ibv_gid *g)
 
 /* Preference of a RoCE GID: v2 IPv4-mapped > v2 > v1 IPv4 > other non-zero > none. The type
  * comes from sysfs where present (a software HCA may have none: then "unknown"). */
-static int vrb_gid_score(const char *dev, int port, int idx, const union ibv_gid *g)
+static int vrb_gid_score(const struct ibc_tp_ctx *ctx, const char *dev, int port, int idx,
+			 const union ibv_gid *g)
 {
-	char rel[96], type[32];
-	int v2 = 0, known;
+	char type[32];
+	int v2 = 0, known, rc;
 
 	if (vrb_gid_is_zero(g))
 		return 0;
-	snprintf(rel, sizeof(rel), "ports/%d/gid_attrs/types/%d", port, idx);
-	known = vrb_read_sysfs(dev, rel, type, sizeof(type)) == 0;
+	rc = ibc_sysfs_read_line(ctx->sysfs_root, type, sizeof(type),
+				 "class/infiniband/%s/ports/%d/gid_attrs/types/%d", dev, port, idx);
+	known = rc == 0 || rc == -ENODATA; /* an empty file is there, of no known type */
 	if (known)
 		v2 = strstr(type, "v2") != NULL;
 	if (v2)
@@ -168,7 +131,7 @@ static int vrb_port_gid(struct ibc_tp_ctx *ctx, struct vrb_port *p, int tbl_len)
 
 		if (ctx->ibv->query_gid(h->ctx, p->port, i, &g))
 			continue;
-		score = vrb_gid_score(h->name, p->port, i, &g);
+		score = vrb_gid_score(ctx, h->name, p->port, i, &g);
 		if (score > best_score) {
 			best_score = score;
 			best = i;
@@ -261,7 +224,13 @@ static int vrb_hca_open(struct ibc_tp_ctx *ctx, struct ibv_device *dev)
 	if (!h->ctx)
 		return vrb_errf(ctx, -ENODEV, "ibv_open_device(%s) failed: %s", h->name,
 				strerror(errno));
-	vrb_pci_busid(h->name, h->pci_busid, sizeof(h->pci_busid));
+	/* sysfs facts; each stays "" when its file is absent (a software HCA has none) */
+	ibc_sysfs_pci_busid(ctx->sysfs_root, h->pci_busid, sizeof(h->pci_busid),
+			    "class/infiniband/%s/device", h->name);
+	ibc_sysfs_read_line(ctx->sysfs_root, h->fw_ver, sizeof(h->fw_ver),
+			    "class/infiniband/%s/fw_ver", h->name);
+	ibc_sysfs_read_line(ctx->sysfs_root, h->board_id, sizeof(h->board_id),
+			    "class/infiniband/%s/board_id", h->name);
 	if (ctx->ibv->get_device_guid)
 		h->guid = be64toh(ctx->ibv->get_device_guid(dev));
 	ctx->nhcas++;

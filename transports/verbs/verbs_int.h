@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "ibc_common.h"
+#include "ibc_sysfs.h"
 #include "ibv_sym.h"
 #include "transport.h"
 
@@ -44,6 +45,8 @@ enum { VRB_WR_DATA = 1, VRB_WR_RECV = 2, VRB_WR_FIFO = 3 };
 struct vrb_hca {
 	char name[64];
 	char pci_busid[32];
+	char fw_ver[64];   /* sysfs class/infiniband/NAME/fw_ver, "" when absent */
+	char board_id[64]; /* sysfs class/infiniband/NAME/board_id, "" when absent */
 	uint64_t guid; /* host order */
 	int dmabuf;    /* 1: ibv_reg_dmabuf_mr works (probed with fd -1: EBADF, not EOPNOTSUPP) */
 	struct ibv_context *ctx; /* owned */
@@ -85,6 +88,7 @@ struct ibc_tp_ctx {
 	const struct vrb_ibv_syms *ibv; /* borrowed: process-wide symbol table */
 	int rank;
 	const char *hostname;		/* borrowed from the config */
+	const char *sysfs_root;		/* borrowed from the config; NULL = ibc_sysfs_root() */
 	char local_addr[64];		/* IP the listeners bind to */
 	const volatile int *abort_flag; /* borrowed from the config, may be NULL */
 	int gid_index;			/* --gid-index or -1 */
