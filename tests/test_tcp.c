@@ -147,6 +147,15 @@ static void test_devices(void)
 	rc = ops->init(&cfg, &ctx);
 	ok(rc == -ENODEV && strstr(ibc_err_get(), "IBCOLL_TCP_IF"),
 	   "IBCOLL_TCP_IF=bogus9 -> -ENODEV naming the variable");
+	/* the variable comes before the bootstrap's address (which every rank has) */
+	cfg.local_addr = "127.0.0.1";
+	ctx = NULL;
+	rc = ops->init(&cfg, &ctx);
+	ok(rc == -ENODEV && strstr(ibc_err_get(), "IBCOLL_TCP_IF"),
+	   "IBCOLL_TCP_IF is used even when the bootstrap's address is known");
+	if (rc == 0)
+		ops->fini(ctx);
+	cfg.local_addr = NULL;
 	unsetenv("IBCOLL_TCP_IF");
 
 	ctx = NULL;
@@ -227,7 +236,7 @@ static void test_sysfs_root(void)
 
 	if (!mkdtemp(root) || fake_sysfs(root)) {
 		ok(0, "fake sysfs tree in %s", root);
-		tap_skip(8, "no fake sysfs tree");
+		tap_skip(10, "no fake sysfs tree");
 		return;
 	}
 	ok(1, "fake sysfs tree in %s", root);
@@ -251,6 +260,18 @@ static void test_sysfs_root(void)
 	   "a missing counter -> -ENOTSUP naming the file: %s", ctx ? ops->last_error(ctx) : "");
 	ops->fini(ctx);
 	unsetenv("IBCOLL_SYSFS_ROOT");
+	cfg.sysfs_root = root; /* the config's root, without the variable */
+	ctx = NULL;
+	rc = ops->init(&cfg, &ctx);
+	rc = rc ? rc : ops->get_props(ctx, 0, &p);
+	ok(rc == 0 && p.speed_mbps == 25000 && strcmp(p.pci_busid, "0000:17:00.0") == 0,
+	   "cfg->sysfs_root is read without IBCOLL_SYSFS_ROOT");
+	rc = rc ? rc : ops->port_counters(ctx, 0, &c);
+	ok(rc == -ENOTSUP && strstr(ops->last_error(ctx), root),
+	   "counters below cfg->sysfs_root (the removed one is missing there)");
+	if (ctx)
+		ops->fini(ctx);
+	cfg.sysfs_root = NULL;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	ok(system(cmd) == 0, "fake tree removed");
 }
@@ -863,7 +884,7 @@ int main(void)
 	size_t len = (size_t)BIG + 2 * MIB;
 	int rc;
 
-	tap_plan(83);
+	tap_plan(86);
 	test_devices();
 	test_sysfs_root();
 

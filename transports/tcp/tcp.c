@@ -2,8 +2,8 @@
 /*
  * tcp.c - the tcp transport: stream sockets between hosts, network namespaces or processes.
  *
- * Devices are IP interfaces (cfg->nic, else the address this rank used to reach the bootstrap
- * root, else IBCOLL_TCP_IF, else the first non-loopback interface that is up, else 127.0.0.1).
+ * Devices are IP interfaces (cfg->nic, else IBCOLL_TCP_IF, else the address this rank used to
+ * reach the bootstrap root, else the first non-loopback interface that is up, else 127.0.0.1).
  *
  * Wire format (all integers big-endian):
  *   handshake  connector -> listener  hello {magic, version, kind = 1, nonce}
@@ -41,22 +41,22 @@
 /* ---------------------------------------------------------------------------------------- */
 /* device selection */
 
-/* Fill the sysfs facts of an interface (below IBCOLL_SYSFS_ROOT): link layer, speed, PCI bus
- * id. A fact that cannot be read stays unknown. */
-static void tcp_dev_facts(struct tcp_dev *d)
+/* Fill the sysfs facts of an interface (below cfg->sysfs_root, else IBCOLL_SYSFS_ROOT): link
+ * layer, speed, PCI bus id. A fact that cannot be read stays unknown. */
+static void tcp_dev_facts(const char *root, struct tcp_dev *d)
 {
 	long v;
 
 	snprintf(d->link_layer, sizeof(d->link_layer), "%s", d->loopback ? "loopback" : "Ethernet");
 	if (!d->ifname[0])
 		return;
-	if (ibc_sysfs_read_long(NULL, &v, "class/net/%s/type", d->ifname) == 0 &&
+	if (ibc_sysfs_read_long(root, &v, "class/net/%s/type", d->ifname) == 0 &&
 	    v == 32) /* ARPHRD_INFINIBAND: IPoIB */
 		snprintf(d->link_layer, sizeof(d->link_layer), "InfiniBand");
-	if (ibc_sysfs_read_long(NULL, &v, "class/net/%s/speed", d->ifname) == 0 && v > 0 &&
+	if (ibc_sysfs_read_long(root, &v, "class/net/%s/speed", d->ifname) == 0 && v > 0 &&
 	    v < UINT32_MAX)
 		d->speed_mbps = (uint32_t)v;
-	(void)ibc_sysfs_pci_busid(NULL, d->pci_busid, sizeof(d->pci_busid), "class/net/%s/device",
+	(void)ibc_sysfs_pci_busid(root, d->pci_busid, sizeof(d->pci_busid), "class/net/%s/device",
 				  d->ifname);
 }
 
@@ -81,7 +81,6 @@ static void tcp_dev_set(struct tcp_dev *d, const char *ifname, const struct sock
 		ibc_sock_fmt_addr(sa, a, sizeof(a));
 		snprintf(d->name, sizeof(d->name), "tcp:%.59s", a);
 	}
-	tcp_dev_facts(d);
 }
 
 /* Rank of an address for one interface: IPv4 best, then global IPv6, then link-local. */
@@ -232,6 +231,11 @@ static int tcp_pick_devs(struct ibc_tp_ctx *ctx, const struct ibc_tp_config *cfg
 		rc = tcp_devs_from_list(ctx, ifs, cfg->nic, "--nic");
 		goto out;
 	}
+	env = getenv("IBCOLL_TCP_IF");
+	if (env && env[0]) {
+		rc = tcp_devs_from_list(ctx, ifs, env, "IBCOLL_TCP_IF");
+		goto out;
+	}
 	if (cfg->local_addr && cfg->local_addr[0]) {
 		rc = tcp_dev_by_ip(ifs, cfg->local_addr, &ctx->devs[0]);
 		if (rc == 0) {
@@ -241,11 +245,6 @@ static int tcp_pick_devs(struct ibc_tp_ctx *ctx, const struct ibc_tp_config *cfg
 		IBC_DBG("tcp: local address %s is not on any interface here, choosing another",
 			cfg->local_addr);
 		rc = 0;
-	}
-	env = getenv("IBCOLL_TCP_IF");
-	if (env && env[0]) {
-		rc = tcp_devs_from_list(ctx, ifs, env, "IBCOLL_TCP_IF");
-		goto out;
 	}
 	tcp_devs_auto(ctx, ifs);
 out:
@@ -346,12 +345,15 @@ int tcp__init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	tcp_list_init(&ctx->listeners);
 	tcp_list_init(&ctx->mrs);
 	ctx->abort_flag = cfg->abort_flag;
+	ctx->sysfs_root = IBC_TP_CFG_HAS(cfg, sysfs_root) ? cfg->sysfs_root : NULL;
 	ctx->lowat_max = tcp_lowat_max();
 	IBC_CHECK_GOTO(tcp_parse_options(ctx, cfg->options), rc, free_ctx);
 	IBC_CHECK_GOTO(tcp_pick_devs(ctx, cfg), rc, free_ctx);
-	for (int k = 0; k < ctx->ndev; k++)
+	for (int k = 0; k < ctx->ndev; k++) {
+		tcp_dev_facts(ctx->sysfs_root, &ctx->devs[k]);
 		IBC_DBG("tcp: device %d: %s (%s, %u Mb/s)", k, ctx->devs[k].name,
 			ctx->devs[k].link_layer, ctx->devs[k].speed_mbps);
+	}
 	*out = ctx;
 	return 0;
 
@@ -420,9 +422,11 @@ int tcp__port_counters(struct ibc_tp_ctx *ctx, int dev, struct ibc_tp_counters *
 		return tcp_err(ctx, -ENOTSUP, "%s: no interface name, no counters", d->name);
 	memset(cnt, 0, sizeof(*cnt));
 	for (k = 0; k < IBC_ARRAY_SIZE(map); k++) {
-		if (ibc_sysfs_read_u64(NULL, &u, "class/net/%s/%s", d->ifname, map[k].file))
+		if (ibc_sysfs_read_u64(ctx->sysfs_root, &u, "class/net/%s/%s", d->ifname,
+				       map[k].file))
 			return tcp_err(ctx, -ENOTSUP, "%s: cannot read %s/class/net/%s/%s", d->name,
-				       ibc_sysfs_root(), d->ifname, map[k].file);
+				       ctx->sysfs_root ? ctx->sysfs_root : ibc_sysfs_root(),
+				       d->ifname, map[k].file);
 		memcpy((char *)cnt + map[k].off, &u, sizeof(u));
 	}
 	return 0;

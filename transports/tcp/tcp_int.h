@@ -87,6 +87,7 @@ struct ibc_tp_ctx {
 	int sockbuf;   /* SO_SNDBUF/SO_RCVBUF to set, 0 = leave the kernel's autotuning */
 	int lowat_max; /* SO_RCVLOWAT bound for wait(), 0 = never set it */
 	const volatile int *abort_flag; /* borrowed from the config, may be NULL */
+	const char *sysfs_root; /* borrowed from the config; NULL = ibc_sysfs_root() */
 	uint64_t epoch;			/* bumped on every completion, failure and new connection */
 	struct tcp_link conns; /* owned: send and recv connections, also those still connecting */
 	struct tcp_link listeners; /* owned */
