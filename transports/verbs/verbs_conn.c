@@ -18,13 +18,12 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ibc_sock.h"
 #include "verbs_int.h"
 
 struct vrb_handle {
@@ -51,49 +50,23 @@ static int vrb_env_int(const char *name, int def, int min, int max)
 
 /* ---- the TCP side channel ---- */
 
-/* Move len bytes at buf[*off..] without blocking: 0 when all moved, -EAGAIN, or -errno. */
+/* Move len bytes at buf[*off..] without blocking: 0 when all moved (and *off back at 0 for the
+ * next stage), -EAGAIN, or -errno. */
 static int vrb_sock_io(int fd, void *buf, size_t len, size_t *off, int send_dir)
 {
-	while (*off < len) {
-		ssize_t n;
+	int rc = send_dir ? ibc_sock_send_nb(fd, buf, len, off) : ibc_sock_recv_nb(fd, buf, len, off);
 
-		if (send_dir)
-			n = send(fd, (char *)buf + *off, len - *off, MSG_NOSIGNAL | MSG_DONTWAIT);
-		else
-			n = recv(fd, (char *)buf + *off, len - *off, MSG_DONTWAIT);
-		if (n > 0) {
-			*off += n;
-			continue;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return -EAGAIN;
-		return -errno;
-	}
-	*off = 0;
-	return 0;
+	if (rc == 0)
+		*off = 0;
+	return rc;
 }
 
 static int vrb_addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, s, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		*len = sizeof(*in4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
+	if (ibc_sock_parse_ip(s, ss))
+		return -EINVAL;
+	*len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	return 0;
 }
 
 int vrb_pick_local_addr(const char *hint, char *out, size_t len)
@@ -121,13 +94,27 @@ int vrb_pick_local_addr(const char *hint, char *out, size_t len)
 	return 0;
 }
 
+/* The listener's address a handle carries, as a socket address. */
+static socklen_t vrb_handle_sockaddr(const struct vrb_handle *h, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = h->family;
+	if (h->family == AF_INET) {
+		((struct sockaddr_in *)ss)->sin_port = h->port;
+		memcpy(&((struct sockaddr_in *)ss)->sin_addr, h->addr, 4);
+		return sizeof(struct sockaddr_in);
+	}
+	((struct sockaddr_in6 *)ss)->sin6_port = h->port;
+	memcpy(&((struct sockaddr_in6 *)ss)->sin6_addr, h->addr, 16);
+	return sizeof(struct sockaddr_in6);
+}
+
 static void vrb_handle_addr(const struct vrb_handle *h, char *buf, size_t len)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
+	struct sockaddr_storage ss;
 
-	inet_ntop(h->family, h->addr, ip, sizeof(ip));
-	snprintf(buf, len, "%s%s%s:%u", h->family == AF_INET6 ? "[" : "", ip,
-		 h->family == AF_INET6 ? "]" : "", ntohs(h->port));
+	vrb_handle_sockaddr(h, &ss);
+	ibc_sock_fmt_addr((struct sockaddr *)&ss, buf, len);
 }
 
 /* ---- queue pairs ---- */
@@ -382,7 +369,7 @@ int vrb_listen(struct ibc_tp_ctx *ctx, int dev, void *handle, struct ibc_tp_list
 	struct sockaddr_storage ss;
 	struct ibc_tp_listener *l;
 	socklen_t sl;
-	int rc, one = 1;
+	int rc;
 
 	if (dev < 0 || dev >= ctx->nports)
 		return vrb_errf(ctx, -EINVAL, "listen: no device %d (0..%d)", dev, ctx->nports - 1);
@@ -393,15 +380,15 @@ int vrb_listen(struct ibc_tp_ctx *ctx, int dev, void *handle, struct ibc_tp_list
 		return vrb_errf(ctx, -ENOMEM, "listen: out of memory");
 	l->ctx = ctx;
 	l->dev = dev;
-	l->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l->fd < 0) {
-		rc = vrb_errf(ctx, -errno, "listen: socket: %s", strerror(errno));
+	rc = ibc_sock_listen((struct sockaddr *)&ss, sl, IBC_SOCK_NONBLOCK | IBC_SOCK_REUSEADDR, 16,
+			     &l->fd);
+	if (rc) {
+		rc = vrb_errf(ctx, rc, "listen on %s: %s", ctx->local_addr, strerror(-rc));
 		goto clean_l;
 	}
-	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(l->fd, (struct sockaddr *)&ss, sl) || listen(l->fd, 16) ||
-	    getsockname(l->fd, (struct sockaddr *)&ss, &sl)) {
-		rc = vrb_errf(ctx, -errno, "listen on %s: %s", ctx->local_addr, strerror(errno));
+	rc = ibc_sock_local(l->fd, &ss, &sl);
+	if (rc) {
+		rc = vrb_errf(ctx, rc, "listen on %s: %s", ctx->local_addr, strerror(-rc));
 		goto clean_fd;
 	}
 	memset(handle, 0, IBC_TP_HANDLE_BYTES);
@@ -433,15 +420,12 @@ static int vrb_accept_step(struct ibc_tp_listener *l, struct vrb_conn *c)
 
 	switch (c->stage) {
 	case VRB_ST_TCP:
-		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-			    errno == ECONNABORTED)
-				return -EAGAIN;
-			return vrb_errf(c->ctx, -errno, "accept: %s", strerror(errno));
-		}
+		rc = ibc_sock_accept(l->fd, IBC_SOCK_NONBLOCK | IBC_SOCK_NODELAY, &fd);
+		if (rc == -EAGAIN)
+			return rc;
+		if (rc)
+			return vrb_errf(c->ctx, rc, "accept: %s", strerror(-rc));
 		c->fd = fd;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		c->stage = VRB_ST_RECV_INFO;
 		/* fall through */
 	case VRB_ST_RECV_INFO:
@@ -537,7 +521,7 @@ static int vrb_connect_start(struct ibc_tp_ctx *ctx, int dev, const void *handle
 	const struct vrb_handle *h = handle;
 	struct sockaddr_storage ss;
 	struct ibc_tp_send *s;
-	char where[96];
+	char where[IBC_SOCK_ADDR_LEN];
 	socklen_t sl;
 	int rc;
 
@@ -561,29 +545,19 @@ static int vrb_connect_start(struct ibc_tp_ctx *ctx, int dev, const void *handle
 	rc = vrb_conn_resources(&s->c);
 	if (rc)
 		goto clean_conn;
-	memset(&ss, 0, sizeof(ss));
-	ss.ss_family = h->family;
-	if (h->family == AF_INET) {
-		((struct sockaddr_in *)&ss)->sin_port = h->port;
-		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, h->addr, 4);
-		sl = sizeof(struct sockaddr_in);
-	} else {
-		((struct sockaddr_in6 *)&ss)->sin6_port = h->port;
-		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, h->addr, 16);
-		sl = sizeof(struct sockaddr_in6);
-	}
-	s->c.fd = socket(h->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->c.fd < 0) {
-		rc = vrb_errf(ctx, -errno, "connect: socket: %s", strerror(errno));
+	sl = vrb_handle_sockaddr(h, &ss);
+	rc = ibc_sock_open(h->family, IBC_SOCK_NONBLOCK | IBC_SOCK_NODELAY, 0, &s->c.fd);
+	if (rc) {
+		rc = vrb_errf(ctx, rc, "connect: socket: %s", strerror(-rc));
 		goto clean_conn;
 	}
-	setsockopt(s->c.fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-	if (connect(s->c.fd, (struct sockaddr *)&ss, sl) && errno != EINPROGRESS) {
+	rc = ibc_sock_connect(s->c.fd, (struct sockaddr *)&ss, sl);
+	if (rc && rc != -EINPROGRESS) {
 		vrb_handle_addr(h, where, sizeof(where));
-		rc = vrb_errf(ctx, -errno, "connect to %s (%s): %s", where, h->host,
-			      strerror(errno));
+		rc = vrb_errf(ctx, rc, "connect to %s (%s): %s", where, h->host, strerror(-rc));
 		goto clean_conn;
 	}
+	rc = 0;
 	*out = s;
 	return 0;
 
@@ -596,19 +570,18 @@ clean_conn:
 static int vrb_connect_step(struct vrb_conn *c)
 {
 	const struct vrb_handle *h = (const struct vrb_handle *)c->handle;
-	struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
-	socklen_t sl = sizeof(int);
-	int rc, i, err = 0;
-	char where[96], ready = 1;
+	int rc, i;
+	char where[IBC_SOCK_ADDR_LEN], ready = 1;
 
 	switch (c->stage) {
 	case VRB_ST_TCP:
-		if (poll(&pfd, 1, 0) <= 0)
-			return -EAGAIN;
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err) {
+		rc = ibc_sock_connect_done(c->fd);
+		if (rc == -EAGAIN)
+			return rc;
+		if (rc) {
 			vrb_handle_addr(h, where, sizeof(where));
-			return vrb_errf(c->ctx, -err, "connect to %s (%s): %s", where, h->host,
-					strerror(err));
+			return vrb_errf(c->ctx, rc, "connect to %s (%s): %s", where, h->host,
+					strerror(-rc));
 		}
 		c->stage = VRB_ST_SEND_INFO;
 		/* fall through */
