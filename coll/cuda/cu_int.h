@@ -2,8 +2,8 @@
 /*
  * cu_int.h - internals of the CUDA memory backend (libibcoll-cuda.so), shared by its files:
  *   mem_cuda.cu  the backend: contexts, memory, copies and tickets, errors, the vtable
- *   cu_reduce.cu reduction and avg kernels, one per (dtype, op)
- *   cu_data.cu   fill / poison / check kernels (dtype.c's value scheme, cu_vdata.cuh)
+ *   cu_reduce.cu reduction kernels, one per (dtype, op), and avg kernels, one per dtype
+ *   cu_data.cu   fill / poison / check kernels (the value scheme of coll/vdata.h)
  *
  * Launchers enqueue a kernel on a stream and return the launch's cudaError_t (they never
  * synchronise); the caller reports errors with the call's name, the GPU and the rank.

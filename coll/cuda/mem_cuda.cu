@@ -34,11 +34,8 @@
 #include <string.h>
 
 #include "cu_int.h"
-#include "cu_vdata.cuh"
-
-extern "C" {
 #include "mem.h"
-}
+#include "vdata.h"
 
 #define CU_EVENTS 256 /* copies in flight before a slot is reused */
 
