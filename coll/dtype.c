@@ -20,49 +20,21 @@
  *   - dst may be the same pointer as a or b (in-place). Partially overlapping buffers are not
  *     supported. Pointers must be aligned to the element size.
  *
- * Verifiable data (see ibc_fill/ibc_check)
- *   h(r, i) is a splitmix64 hash of (seed, rank r, index i); bit(r, i) is its top bit;
- *   e(i) is a hash of (seed, i) shared by all ranks; des(i) = e(i) % nranks is a designated
- *   rank. rank r's element i is:
- *   - sum:       bit(r, i) - bit(r + 1, i), i.e. -1, 0 or 1. The sum over ranks telescopes to
- *                bit(0, i) - bit(nranks, i), so the check is O(1) per element whatever nranks.
- *                Integer types wrap (unsigned types hold -1 as 2^bits - 1: the values are
- *                0, 1, 2^bits-1 and every sum wraps); any nranks is exact. Floating types must
- *                keep every partial sum (in any order) an exactly representable integer: only
- *                the first L ranks contribute (the sum is bit(0, i) - bit(L, i)), the others
- *                hold 0, with L = 2048 (half), 256 (bfloat16), 2^24 (float), INT_MAX (double).
- *                A lost contribution from a rank >= L goes unnoticed.
- *   - prod:      integers: u(r, i) * u(r + 1, i)^-1 mod 2^64 (u odd, from h), truncated: the
- *                product telescopes to u(0, i) * u(nranks, i)^-1, exact modulo 2^bits. The
- *                values are odd and look random (they are not small).
- *                floating: +-1 with sign bit(r, i) ^ bit(r + 1, i), times 2 on rank des(i):
- *                every partial product is +-1 or +-2; the result is +-2.
- *   - min:       b(i) + d(r, i) with b(i) in [-64, -1] (unsigned: [0, 63]) and d in [0, 63],
- *                d = 0 on rank des(i): the minimum is b(i). Values lie in [-64, 62] ([0, 126]).
- *   - max:       t(i) - d(r, i) with t(i) in [0, 63] (unsigned: [64, 127]): values in
- *                [-63, 63] ([1, 127]), the maximum is t(i).
- *   - avg:       floating: as sum (the result is -1/n, 0 or 1/n). integers: as sum plus
- *                base(i) on every rank, base(i) in [-32, 31] (unsigned: [0, 63]), so that the
- *                average (n * base(i) + bit(0, i) - bit(n, i), wrapped, / n) is not always 0.
- *   No value is ever NaN or -0.0, and no exact sum or product of them is -0.0 (x + -x is +0.0
- *   in round to nearest), so results are compared bit for bit; zeros need no special case.
- *   avg: the exact sum divided by nranks and rounded once; integer types truncate the wrapped
- *   sum toward zero (C division); floating types are compared within 2 ulp (a GPU or other
- *   implementation may multiply by 1/nranks).
- *   Costs: fill O(1) per element (2-3 hashes), check O(1) per element whatever nranks.
- *   nranks < 1 is taken as 1.
+ * Verifiable data (ibc_fill, ibc_poison, ibc_check)
+ *   The scheme is coll/vdata.h, one implementation shared with the CUDA kernels; this file
+ *   runs it over host buffers. Floating data and results are small integers: their bits come
+ *   from a table made once per call.
  */
 #include "dtype.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "ibc_common.h"
+#include "vdata.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -105,28 +77,24 @@
 #define IBC_IVDEP
 #endif
 
-enum dtype_kind { KIND_SIGNED, KIND_UNSIGNED, KIND_FLOAT };
-
+/* What only the host needs of a dtype; sizes, kinds and limits are vdata.h's. */
 struct dtype_desc {
 	const char *name;
 	const char *alias[3];
-	size_t size;
-	enum dtype_kind kind;
-	int sum_ranks; /* floating: ranks whose values may be non-zero in sum/avg data */
-	int digits;    /* floating: significant digits that print the value exactly */
+	int digits; /* floating: significant digits that print the value exactly */
 };
 
 static const struct dtype_desc dtype_desc[IBC_DTYPE_COUNT] = {
-    [IBC_INT8] = {"int8", {"char"}, 1, KIND_SIGNED, INT_MAX, 0},
-    [IBC_UINT8] = {"uint8", {NULL}, 1, KIND_UNSIGNED, INT_MAX, 0},
-    [IBC_INT32] = {"int32", {"int"}, 4, KIND_SIGNED, INT_MAX, 0},
-    [IBC_UINT32] = {"uint32", {NULL}, 4, KIND_UNSIGNED, INT_MAX, 0},
-    [IBC_INT64] = {"int64", {NULL}, 8, KIND_SIGNED, INT_MAX, 0},
-    [IBC_UINT64] = {"uint64", {NULL}, 8, KIND_UNSIGNED, INT_MAX, 0},
-    [IBC_HALF] = {"half", {"float16", "fp16"}, 2, KIND_FLOAT, 2048, 5},
-    [IBC_BF16] = {"bfloat16", {"bf16"}, 2, KIND_FLOAT, 256, 4},
-    [IBC_FLOAT] = {"float", {"float32", "fp32"}, 4, KIND_FLOAT, 1 << 24, 9},
-    [IBC_DOUBLE] = {"double", {"float64", "fp64"}, 8, KIND_FLOAT, INT_MAX, 17},
+    [IBC_INT8] = {"int8", {"char"}, 0},
+    [IBC_UINT8] = {"uint8", {NULL}, 0},
+    [IBC_INT32] = {"int32", {"int"}, 0},
+    [IBC_UINT32] = {"uint32", {NULL}, 0},
+    [IBC_INT64] = {"int64", {NULL}, 0},
+    [IBC_UINT64] = {"uint64", {NULL}, 0},
+    [IBC_HALF] = {"half", {"float16", "fp16"}, 5},
+    [IBC_BF16] = {"bfloat16", {"bf16"}, 4},
+    [IBC_FLOAT] = {"float", {"float32", "fp32"}, 9},
+    [IBC_DOUBLE] = {"double", {"float64", "fp64"}, 17},
 };
 
 static const char *const op_name[IBC_OP_COUNT] = {
@@ -141,7 +109,7 @@ static int dtype_valid(enum ibc_dtype dt)
 
 size_t ibc_dtype_size(enum ibc_dtype dt)
 {
-	return dtype_valid(dt) ? dtype_desc[dt].size : 0;
+	return dtype_valid(dt) ? vd_size(dt) : 0;
 }
 
 const char *ibc_dtype_name(enum ibc_dtype dt)
@@ -197,79 +165,6 @@ const char *ibc_op_names(void)
 
 /* ---- half / bfloat16 ---------------------------------------------------------------- */
 
-static inline uint32_t f32_bits(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof(u));
-	return u;
-}
-
-static inline float f32_from_bits(uint32_t u)
-{
-	float f;
-
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
-static inline uint64_t f64_bits(double d)
-{
-	uint64_t u;
-
-	memcpy(&u, &d, sizeof(u));
-	return u;
-}
-
-static inline float half_to_float(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-	uint32_t em = (uint32_t)(h & 0x7fff) << 13; /* exponent and mantissa, float position */
-	uint32_t exp = em & 0x0f800000;
-
-	if (exp == 0x0f800000) /* inf or NaN: exponent 255; a NaN is made quiet */
-		return f32_from_bits(sign | 0x7f800000 | em | (em & 0x7fffff ? 0x400000 : 0));
-	if (exp == 0) /* zero or subnormal: mantissa * 2^-24, exact in float */
-		return f32_from_bits(sign | f32_bits((float)(h & 0x3ff) * 0x1p-24f));
-	return f32_from_bits(sign | (em + ((127 - 15) << 23)));
-}
-
-static inline uint16_t float_to_half(float f)
-{
-	uint32_t u = f32_bits(f);
-	uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
-	uint32_t a = u & 0x7fffffff;
-
-	if (a > 0x7f800000) /* NaN: quiet, keep the top payload bits */
-		return sign | 0x7e00 | ((a >> 13) & 0x3ff);
-	if (a >= 0x477ff000) /* >= 65520 (the tie above 65504, which rounds up): inf */
-		return sign | 0x7c00;
-	if (a < 0x38800000) {
-		/* Below 2^-14: subnormal half or zero. In [0.5, 1) a float's last bit is 2^-24,
-		 * a half subnormal's unit: adding 0.5 lets the FPU round (to nearest even) and
-		 * leaves the half's bits in the low mantissa (0x400 if it rounds up to 2^-14). */
-		return sign | (uint16_t)(f32_bits(f32_from_bits(a) + 0.5f) - 0x3f000000);
-	}
-	/* Normal: rebias the exponent, round the mantissa from 23 to 10 bits, ties to even;
-	 * a carry into the exponent is correct (up to inf at the top). */
-	return sign | (uint16_t)((a - ((127u - 15) << 23) + 0xfff + ((a >> 13) & 1)) >> 13);
-}
-
-static inline float bf16_to_float(uint16_t h)
-{
-	return f32_from_bits((uint32_t)h << 16);
-}
-
-/* Branch free so that loops using it vectorise. */
-static inline uint16_t float_to_bf16(float f)
-{
-	uint32_t u = f32_bits(f);
-	uint32_t rounded = (u + 0x7fff + ((u >> 16) & 1)) >> 16;
-	uint32_t nan = (u >> 16) | 0x40;
-
-	return (uint16_t)((u & 0x7fffffff) > 0x7f800000 ? nan : rounded);
-}
-
 /*
  * float -> bfloat16 for results of +, *, min, max on operands widened from bfloat16: their low
  * 16 bits are zero whenever the result is NaN (a propagated input NaN, or the default NaN),
@@ -277,45 +172,29 @@ static inline uint16_t float_to_bf16(float f)
  */
 static inline uint16_t float_to_bf16_op(float f)
 {
-	uint32_t u = f32_bits(f);
+	uint32_t u = vd_f32_bits(f);
 
 	return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
 }
 
 float ibc_half_to_float(uint16_t h)
 {
-	return half_to_float(h);
+	return vd_half_to_float(h);
 }
 
 uint16_t ibc_float_to_half(float f)
 {
-	return float_to_half(f);
+	return vd_float_to_half(f);
 }
 
 float ibc_bf16_to_float(uint16_t h)
 {
-	return bf16_to_float(h);
+	return vd_bf16_to_float(h);
 }
 
 uint16_t ibc_float_to_bf16(float f)
 {
-	return float_to_bf16(f);
-}
-
-/*
- * double -> float rounded to odd (truncate; set the last bit if anything was cut off). A
- * second rounding of that float to half or bfloat16 (>= 2 bits narrower) is then the correctly
- * rounded result of the double: no double rounding error in avg.
- */
-static float double_to_float_odd(double d)
-{
-	float f = (float)d;
-
-	if ((double)f == d || isnan(d))
-		return f;
-	if (fabs((double)f) > fabs(d))
-		f = nextafterf(f, 0.0f);
-	return f32_from_bits(f32_bits(f) | 1);
+	return vd_float_to_bf16(f);
 }
 
 /* ---- reductions --------------------------------------------------------------------- */
@@ -391,13 +270,13 @@ REDUCE_INT(i64, int64_t, uint64_t)
 REDUCE_INT(u64, uint64_t, uint64_t)
 REDUCE_FLT(f32, float)
 REDUCE_FLT(f64, double)
-REDUCE_CVT(bf16, bf16_to_float, float_to_bf16_op)
-REDUCE_CVT(half_soft, half_to_float, float_to_half)
+REDUCE_CVT(bf16, vd_bf16_to_float, float_to_bf16_op)
+REDUCE_CVT(half_soft, vd_half_to_float, vd_float_to_half)
 
 #ifdef IBC_X86
 /*
  * half with F16C: 8 lanes per step; VCVTPS2PH with _MM_FROUND_TO_NEAREST_INT rounds to
- * nearest even and handles subnormals, inf and NaN like float_to_half (tested against it).
+ * nearest even and handles subnormals, inf and NaN like vd_float_to_half (tested against it).
  * _mm256_min_ps(x, y) is x < y ? x : y, _mm256_max_ps(x, y) is x > y ? x : y: the same
  * rule as every other type. The tail goes through a zero-padded 8-lane buffer.
  */
@@ -498,40 +377,12 @@ void ibc_reduce(void *dst, const void *a, const void *b, size_t count, enum ibc_
 
 /* ---- avg: the final division -------------------------------------------------------- */
 
-/* Correctly rounded x / n for each floating type (n >= 1). */
-static uint16_t avg_half(uint16_t x, int n)
-{
-	return float_to_half(double_to_float_odd((double)half_to_float(x) / n));
-}
-
-static uint16_t avg_bf16(uint16_t x, int n)
-{
-	return float_to_bf16(double_to_float_odd((double)bf16_to_float(x) / n));
-}
-
-static float avg_float(float x, int n)
-{
-	/* n <= 2^24 is exact in float: one correctly rounded division. Beyond, long double
-	 * (64-bit mantissa on x86) keeps the quotient clear of float midpoints. */
-	if (n <= (1 << 24))
-		return x / (float)n;
-	return (float)((long double)x / n);
-}
-
-static double avg_double(double x, int n)
-{
-	return x / (double)n;
-}
-
-#define DIV_LOOP(T, EXPR)                                                                          \
-	do {                                                                                       \
-		T *p = buf;                                                                        \
-                                                                                                   \
-		for (size_t i = 0; i < count; i++) {                                               \
-			T x = p[i];                                                                \
-			p[i] = (EXPR);                                                             \
-		}                                                                                  \
-	} while (0)
+/* One loop per dtype (dt a constant: vd_div_at reduces to that type's division). */
+#define DIV_CASE(DT)                                                                               \
+	case DT:                                                                                   \
+		for (size_t i = 0; i < count; i++)                                                 \
+			vd_div_at(buf, i, DT, n);                                                  \
+		break
 
 void ibc_reduce_finish(void *buf, size_t count, enum ibc_dtype dt, enum ibc_op op, int nranks)
 {
@@ -540,36 +391,16 @@ void ibc_reduce_finish(void *buf, size_t count, enum ibc_dtype dt, enum ibc_op o
 	if (op != IBC_OP_AVG || n <= 1)
 		return;
 	switch (dt) {
-	case IBC_INT8:
-		DIV_LOOP(int8_t, (int8_t)(x / n));
-		break;
-	case IBC_UINT8:
-		DIV_LOOP(uint8_t, (uint8_t)(x / n));
-		break;
-	case IBC_INT32:
-		DIV_LOOP(int32_t, x / n);
-		break;
-	case IBC_UINT32:
-		DIV_LOOP(uint32_t, x / (uint32_t)n);
-		break;
-	case IBC_INT64:
-		DIV_LOOP(int64_t, x / (int64_t)n);
-		break;
-	case IBC_UINT64:
-		DIV_LOOP(uint64_t, x / (uint64_t)n);
-		break;
-	case IBC_HALF:
-		DIV_LOOP(uint16_t, avg_half(x, n));
-		break;
-	case IBC_BF16:
-		DIV_LOOP(uint16_t, avg_bf16(x, n));
-		break;
-	case IBC_FLOAT:
-		DIV_LOOP(float, avg_float(x, n));
-		break;
-	case IBC_DOUBLE:
-		DIV_LOOP(double, avg_double(x, n));
-		break;
+		DIV_CASE(IBC_INT8);
+		DIV_CASE(IBC_UINT8);
+		DIV_CASE(IBC_INT32);
+		DIV_CASE(IBC_UINT32);
+		DIV_CASE(IBC_INT64);
+		DIV_CASE(IBC_UINT64);
+		DIV_CASE(IBC_HALF);
+		DIV_CASE(IBC_BF16);
+		DIV_CASE(IBC_FLOAT);
+		DIV_CASE(IBC_DOUBLE);
 	default:
 		break;
 	}
@@ -577,103 +408,12 @@ void ibc_reduce_finish(void *buf, size_t count, enum ibc_dtype dt, enum ibc_op o
 
 /* ---- verifiable data ---------------------------------------------------------------- */
 
-static inline uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* splitmix64 stream keyed by key, position i */
-static inline uint64_t hash_at(uint64_t key, size_t i)
-{
-	return mix64(key + ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ull);
-}
-
-static uint64_t rank_key(uint64_t seed, int64_t rank)
-{
-	return mix64(seed ^ mix64(0x72616e6b00000000ull + (uint64_t)rank));
-}
-
-static uint64_t elem_key(uint64_t seed)
-{
-	return mix64(seed ^ 0x656c656d656e7473ull);
-}
-
-/* Inverse of an odd number modulo 2^64 (Newton: each step doubles the correct bits). */
-static inline uint64_t inv64(uint64_t u)
-{
-	uint64_t x = (3 * u) ^ 2; /* correct to 5 bits */
-
-	for (int k = 0; k < 4; k++)
-		x *= 2 - u * x;
-	return x;
-}
-
-/* The bits of an integer value (exact: floating values are small integers) in dtype dt. */
-static inline uint64_t int_to_bits(enum ibc_dtype dt, int64_t x)
-{
-	switch (dt) {
-	case IBC_INT8:
-	case IBC_UINT8:
-		return (uint8_t)x;
-	case IBC_INT32:
-	case IBC_UINT32:
-		return (uint32_t)x;
-	case IBC_HALF:
-		return float_to_half((float)x);
-	case IBC_BF16:
-		return float_to_bf16((float)x);
-	case IBC_FLOAT:
-		return f32_bits((float)x);
-	case IBC_DOUBLE:
-		return f64_bits((double)x);
-	default:
-		return (uint64_t)x;
-	}
-}
-
-/* avg: the wrapped sum s (for integers) or exact sum divided by nranks, as dtype bits. */
-static uint64_t avg_bits(enum ibc_dtype dt, int64_t s, int n)
-{
-	switch (dt) {
-	case IBC_INT8:
-		return (uint8_t)((int8_t)s / n);
-	case IBC_UINT8:
-		return (uint8_t)((uint8_t)s / n);
-	case IBC_INT32:
-		return (uint32_t)((int32_t)s / n);
-	case IBC_UINT32:
-		return (uint32_t)s / (uint32_t)n;
-	case IBC_INT64:
-		return (uint64_t)(s / n);
-	case IBC_UINT64:
-		return (uint64_t)s / (uint64_t)n;
-	case IBC_HALF:
-		return avg_half(float_to_half((float)s), n);
-	case IBC_BF16:
-		return avg_bf16(float_to_bf16((float)s), n);
-	case IBC_FLOAT:
-		return f32_bits(avg_float((float)s, n));
-	case IBC_DOUBLE:
-		return f64_bits(avg_double((double)s, n));
-	default:
-		return 0;
-	}
-}
-
 /* Floating data and exact results are small integers: their bits come from a table. */
 #define FVAL_MIN   (-64)
 #define FVAL_COUNT 192
 
 struct vdata {
-	enum ibc_dtype dt;
-	enum ibc_op op;
-	enum dtype_kind kind;
-	int nranks;    /* >= 1 */
-	int sum_ranks; /* ranks with non-zero sum/avg data: min(nranks, dtype limit) */
-	uint64_t seed;
-	uint64_t kelem;		       /* key of e(i) */
+	struct vd vd;
 	uint64_t val_bits[FVAL_COUNT]; /* floating: bits of x, x in [-64, 127] */
 	uint64_t res_bits[FVAL_COUNT]; /* floating: expected bits for a reduced x (avg: x/n) */
 };
@@ -681,115 +421,12 @@ struct vdata {
 static void vdata_init(struct vdata *v, enum ibc_dtype dt, enum ibc_op op, int nranks,
 		       uint64_t seed)
 {
-	v->dt = dt;
-	v->op = op;
-	v->kind = dtype_desc[dt].kind;
-	v->nranks = nranks < 1 ? 1 : nranks;
-	v->sum_ranks = IBC_MIN(v->nranks, dtype_desc[dt].sum_ranks);
-	v->seed = seed;
-	v->kelem = elem_key(seed);
-	if (v->kind != KIND_FLOAT)
+	vd_init(&v->vd, dt, op, nranks, seed);
+	if (v->vd.kind != VD_FLOAT)
 		return;
 	for (int k = 0; k < FVAL_COUNT; k++) {
-		v->val_bits[k] = int_to_bits(dt, FVAL_MIN + k);
-		v->res_bits[k] =
-		    op == IBC_OP_AVG ? avg_bits(dt, FVAL_MIN + k, v->nranks) : v->val_bits[k];
-	}
-}
-
-static inline int64_t top_bit(uint64_t h)
-{
-	return (int64_t)(h >> 63);
-}
-
-static inline int64_t designated(const struct vdata *v, uint64_t he)
-{
-	return (int64_t)((he >> 32) % (uint64_t)v->nranks);
-}
-
-static inline int64_t min_base(const struct vdata *v, uint64_t he)
-{
-	return (v->kind == KIND_UNSIGNED ? 0 : -64) + (int64_t)(he & 63);
-}
-
-static inline int64_t max_top(const struct vdata *v, uint64_t he)
-{
-	return (v->kind == KIND_UNSIGNED ? 127 : 63) - (int64_t)(he & 63);
-}
-
-/* integer avg: every rank adds base(i), so that the average is not always 0 */
-static inline int64_t avg_base(const struct vdata *v, uint64_t he)
-{
-	return (v->kind == KIND_UNSIGNED ? 0 : -32) + (int64_t)(he & 63);
-}
-
-/* rank r's value of element i as an integer (two's complement bits for integer prod). */
-static inline int64_t value_at(const struct vdata *v, uint64_t kr, uint64_t kr1, int64_t r,
-			       size_t i)
-{
-	uint64_t h0, he;
-	int des;
-
-	switch (v->op) {
-	case IBC_OP_AVG:
-		if (v->kind != KIND_FLOAT)
-			return avg_base(v, hash_at(v->kelem, i)) + top_bit(hash_at(kr, i)) -
-			       top_bit(hash_at(kr1, i));
-		/* fall through */
-	case IBC_OP_SUM:
-		if (r >= v->sum_ranks)
-			return 0;
-		return top_bit(hash_at(kr, i)) - top_bit(hash_at(kr1, i));
-	case IBC_OP_PROD:
-		h0 = hash_at(kr, i);
-		if (v->kind != KIND_FLOAT)
-			return (int64_t)((h0 | 1) * inv64(hash_at(kr1, i) | 1));
-		des = designated(v, hash_at(v->kelem, i)) == r;
-		return ((h0 ^ hash_at(kr1, i)) >> 63 ? -1 : 1) * (des ? 2 : 1);
-	case IBC_OP_MIN:
-		he = hash_at(v->kelem, i);
-		if (designated(v, he) == r)
-			return min_base(v, he);
-		return min_base(v, he) + (int64_t)((hash_at(kr, i) >> 8) & 63);
-	case IBC_OP_MAX:
-		he = hash_at(v->kelem, i);
-		if (designated(v, he) == r)
-			return max_top(v, he);
-		return max_top(v, he) - (int64_t)((hash_at(kr, i) >> 8) & 63);
-	default:
-		return 0;
-	}
-}
-
-static inline void store_bits(void *buf, size_t k, size_t size, uint64_t bits)
-{
-	switch (size) {
-	case 1:
-		((uint8_t *)buf)[k] = (uint8_t)bits;
-		break;
-	case 2:
-		((uint16_t *)buf)[k] = (uint16_t)bits;
-		break;
-	case 4:
-		((uint32_t *)buf)[k] = (uint32_t)bits;
-		break;
-	default:
-		((uint64_t *)buf)[k] = bits;
-		break;
-	}
-}
-
-static inline uint64_t load_bits(const void *buf, size_t k, size_t size)
-{
-	switch (size) {
-	case 1:
-		return ((const uint8_t *)buf)[k];
-	case 2:
-		return ((const uint16_t *)buf)[k];
-	case 4:
-		return ((const uint32_t *)buf)[k];
-	default:
-		return ((const uint64_t *)buf)[k];
+		v->val_bits[k] = vd_int_to_bits(dt, FVAL_MIN + k);
+		v->res_bits[k] = vd_result_bits(&v->vd, FVAL_MIN + k);
 	}
 }
 
@@ -800,106 +437,36 @@ void ibc_fill(void *buf, size_t first, size_t count, enum ibc_dtype dt, enum ibc
 	uint64_t kr, kr1;
 	size_t size;
 
-	if (!dtype_valid(dt) || (unsigned)op >= IBC_OP_COUNT)
+	if (!vd_valid(dt, op))
 		return;
 	vdata_init(&v, dt, op, nranks, seed);
-	kr = rank_key(seed, rank);
-	kr1 = rank_key(seed, (int64_t)rank + 1);
-	size = dtype_desc[dt].size;
+	kr = vd_rank_key(seed, rank);
+	kr1 = vd_rank_key(seed, (int64_t)rank + 1);
+	size = vd_size(dt);
 	for (size_t k = 0; k < count; k++) {
-		int64_t x = value_at(&v, kr, kr1, rank, first + k);
+		int64_t x = vd_value_at(&v.vd, kr, kr1, rank, first + k);
 
-		store_bits(buf, k, size,
-			   v.kind == KIND_FLOAT ? v.val_bits[x - FVAL_MIN] : (uint64_t)x);
+		vd_store_bits(buf, k, size,
+			      v.vd.kind == VD_FLOAT ? v.val_bits[x - FVAL_MIN] : (uint64_t)x);
 	}
 }
 
 void ibc_poison(void *buf, size_t count, enum ibc_dtype dt)
 {
-	/* Integers 0xaa..: even (every integer product is odd); as a signed value below every
-	 * valid result (sum, min, max in [-64, 63], |avg| <= max(64, 2^(bits-2))); as an unsigned
-	 * value above 127 and not 2^bits-1 (sum, min, max; avg is at most 64 or 2^bits-1 for one
-	 * rank, at most (2^bits-1)/2 for more). Floating types: a quiet NaN. */
-	static const uint64_t pattern[IBC_DTYPE_COUNT] = {
-	    [IBC_INT8] = 0xaa,
-	    [IBC_UINT8] = 0xaa,
-	    [IBC_INT32] = 0xaaaaaaaa,
-	    [IBC_UINT32] = 0xaaaaaaaa,
-	    [IBC_INT64] = 0xaaaaaaaaaaaaaaaaull,
-	    [IBC_UINT64] = 0xaaaaaaaaaaaaaaaaull,
-	    [IBC_HALF] = 0x7eaa,
-	    [IBC_BF16] = 0x7fea,
-	    [IBC_FLOAT] = 0x7feaaaaa,
-	    [IBC_DOUBLE] = 0x7ffaaaaaaaaaaaaaull,
-	};
+	uint64_t bits;
 	size_t size;
 
 	if (!dtype_valid(dt))
 		return;
-	size = dtype_desc[dt].size;
+	bits = vd_poison_bits(dt);
+	size = vd_size(dt);
 	for (size_t k = 0; k < count; k++)
-		store_bits(buf, k, size, pattern[dt]);
-}
-
-/* The exact reduced value of element i over all ranks, as an integer (see value_at). */
-static inline int64_t reduced_at(const struct vdata *v, uint64_t k0, uint64_t kn, size_t i)
-{
-	uint64_t he;
-
-	switch (v->op) {
-	case IBC_OP_AVG:
-		if (v->kind != KIND_FLOAT)
-			return (
-			    int64_t)((uint64_t)v->nranks *
-					 (uint64_t)avg_base(v, hash_at(v->kelem, i)) +
-				     (uint64_t)(top_bit(hash_at(k0, i)) - top_bit(hash_at(kn, i))));
-		/* fall through */
-	case IBC_OP_SUM:
-		return top_bit(hash_at(k0, i)) - top_bit(hash_at(kn, i));
-	case IBC_OP_PROD:
-		if (v->kind != KIND_FLOAT)
-			return (int64_t)((hash_at(k0, i) | 1) * inv64(hash_at(kn, i) | 1));
-		return (hash_at(k0, i) ^ hash_at(kn, i)) >> 63 ? -2 : 2;
-	case IBC_OP_MIN:
-		he = hash_at(v->kelem, i);
-		return min_base(v, he);
-	case IBC_OP_MAX:
-		he = hash_at(v->kelem, i);
-		return max_top(v, he);
-	default:
-		return 0;
-	}
+		vd_store_bits(buf, k, size, bits);
 }
 
 int ibc_dtype_is_nan(enum ibc_dtype dt, uint64_t b)
 {
-	switch (dt) {
-	case IBC_HALF:
-		return (b & 0x7fff) > 0x7c00;
-	case IBC_BF16:
-		return (b & 0x7fff) > 0x7f80;
-	case IBC_FLOAT:
-		return (b & 0x7fffffff) > 0x7f800000;
-	case IBC_DOUBLE:
-		return (b & 0x7fffffffffffffffull) > 0x7ff0000000000000ull;
-	default:
-		return 0;
-	}
-}
-
-/* Distance in ulps of two non-NaN floating values of width bits: sign-magnitude mapped to a
- * monotonic integer line (+0 and -0 both map to 0). */
-static uint64_t ulp_distance(uint64_t a, uint64_t b, size_t bytes)
-{
-	unsigned bits = (unsigned)bytes * 8;
-	uint64_t mag_mask = (1ull << (bits - 1)) - 1;
-	int64_t oa = (int64_t)(a & mag_mask), ob = (int64_t)(b & mag_mask);
-
-	if ((a >> (bits - 1)) & 1)
-		oa = -oa;
-	if ((b >> (bits - 1)) & 1)
-		ob = -ob;
-	return oa > ob ? (uint64_t)(oa - ob) : (uint64_t)(ob - oa);
+	return vd_is_nan_bits(dt, b);
 }
 
 void ibc_dtype_format(char *out, size_t len, enum ibc_dtype dt, uint64_t b)
@@ -926,20 +493,20 @@ void ibc_dtype_format(char *out, size_t len, enum ibc_dtype dt, uint64_t b)
 		snprintf(out, len, "%" PRIu64, b);
 		return;
 	case IBC_HALF:
-		d = half_to_float((uint16_t)b);
+		d = vd_half_to_float((uint16_t)b);
 		break;
 	case IBC_BF16:
-		d = bf16_to_float((uint16_t)b);
+		d = vd_bf16_to_float((uint16_t)b);
 		break;
 	case IBC_FLOAT:
-		d = f32_from_bits((uint32_t)b);
+		d = vd_f32_from_bits((uint32_t)b);
 		break;
 	default:
-		memcpy(&d, &b, sizeof(d));
+		d = vd_f64_from_bits(b);
 		break;
 	}
-	if (ibc_dtype_is_nan(dt, b))
-		snprintf(out, len, "nan(0x%0*" PRIx64 ")", (int)dtype_desc[dt].size * 2, b);
+	if (vd_is_nan_bits(dt, b))
+		snprintf(out, len, "nan(0x%0*" PRIx64 ")", (int)vd_size(dt) * 2, b);
 	else
 		snprintf(out, len, "%.*g", dtype_desc[dt].digits, d);
 }
@@ -950,33 +517,25 @@ void ibc_check(const void *buf, size_t count, enum ibc_dtype dt, enum ibc_op op,
 	struct vdata v;
 	uint64_t k0, kn;
 	size_t size;
-	int tolerant;
 
 	memset(res, 0, sizeof(*res));
-	if (!dtype_valid(dt) || (unsigned)op >= IBC_OP_COUNT) {
+	if (!vd_valid(dt, op)) {
 		res->wrong = count;
 		return;
 	}
 	vdata_init(&v, dt, op, nranks, seed);
-	k0 = rank_key(seed, 0);
-	/* sum/avg telescopes over the ranks that hold data; prod over all ranks */
-	kn = rank_key(seed, op == IBC_OP_SUM || op == IBC_OP_AVG ? v.sum_ranks : v.nranks);
-	size = dtype_desc[dt].size;
-	tolerant = op == IBC_OP_AVG && v.kind == KIND_FLOAT;
+	k0 = vd_rank_key(seed, 0);
+	kn = vd_check_kn(&v.vd);
+	size = vd_size(dt);
 	for (size_t i = 0; i < count; i++) {
-		int64_t x = reduced_at(&v, k0, kn, i);
-		uint64_t want, got = load_bits(buf, i, size);
-		int bad;
+		int64_t x = vd_reduced_at(&v.vd, k0, kn, i);
+		uint64_t want, got = vd_load_bits(buf, i, size);
 
-		if (v.kind == KIND_FLOAT)
+		if (v.vd.kind == VD_FLOAT)
 			want = v.res_bits[x - FVAL_MIN];
 		else
-			want = op == IBC_OP_AVG ? avg_bits(dt, x, v.nranks) : int_to_bits(dt, x);
-		if (!tolerant)
-			bad = got != want;
-		else
-			bad = ibc_dtype_is_nan(dt, got) || ulp_distance(got, want, size) > 2;
-		if (!bad)
+			want = vd_result_bits(&v.vd, x);
+		if (!vd_bad(&v.vd, want, got))
 			continue;
 		if (res->wrong++ == 0) {
 			res->first_index = i;

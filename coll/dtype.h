@@ -9,12 +9,18 @@
  * that the reduced result is exact in every order of evaluation (sums stay inside the dtype's
  * exact-integer range, products are +-1 and 2, integer arithmetic wraps modulo 2^bits). The
  * check compares bit for bit, except avg on floating types (sum then one division): <= 2 ulp.
+ * The scheme is coll/vdata.h, shared with the CUDA kernels (coll/cuda); this API is its host
+ * side.
  */
 #ifndef IBC_DTYPE_H
 #define IBC_DTYPE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" { /* included by the CUDA sources (coll/cuda, coll/vdata.h) */
+#endif
 
 enum ibc_dtype {
 	IBC_INT8,
@@ -80,5 +86,9 @@ int ibc_dtype_is_nan(enum ibc_dtype dt, uint64_t bits);
 /* Compare buf (the all-reduce output of count elements) against the exact reference. */
 void ibc_check(const void *buf, size_t count, enum ibc_dtype dt, enum ibc_op op, int nranks,
 	       uint64_t seed, struct ibc_check_result *res);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

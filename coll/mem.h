@@ -22,6 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* included by the CUDA backend (coll/cuda) */
+#endif
+
 #define IBC_MEM_ABI 1
 #define IBC_MEM_CUDA_SYMBOL "ibcoll_mem_cuda" /* exported by libibcoll-cuda.so */
 
@@ -97,5 +101,9 @@ int ibc_mem_lookup(const char *name, const struct ibc_mem_ops **ops);
  * backend's name: "cuda: no CUDA device: ...". 0 or the backend's -errno. */
 int ibc_mem_open(const struct ibc_mem_ops *ops, int local_rank, int device,
 		 struct ibc_mem_ctx **ctx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -23,14 +23,15 @@ ibc_tap_test(test_gpu_mem
   TIMEOUT 300
   ENV ${ibc_gpu_env})
 
-# The value-scheme port of the CUDA kernels, compiled by nvcc, checked on the host.
+# The value scheme (coll/vdata.h) as nvcc compiles it for the CUDA kernels, checked on the
+# host against the same header compiled by gcc into dtype.c (ibc_dtype, which also puts
+# coll/ on the include path).
 if(IBCOLL_HAVE_CUDA)
   ibc_tap_test(test_cu_vdata
     SOURCES gpu/test_cu_vdata.cu
     LIBS ibc_dtype
     LABELS mem
     TIMEOUT 120)
-  target_include_directories(test_cu_vdata PRIVATE ${CMAKE_SOURCE_DIR}/coll/cuda)
   set_target_properties(test_cu_vdata PROPERTIES
     CUDA_ARCHITECTURES "${IBCOLL_CUDA_ARCHITECTURES}" CUDA_STANDARD 17)
 endif()

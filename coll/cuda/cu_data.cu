@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cu_data.cu - verifiable data on the GPU: fill, poison and check kernels computing exactly
- * what ibc_fill, ibc_poison and ibc_check compute on the CPU (the value scheme is ported in
- * cu_vdata.cuh). One kernel each, the dtype a run-time argument (uniform across the grid):
- * these kernels are bound by the hashing, not by memory.
+ * what ibc_fill, ibc_poison and ibc_check compute on the CPU: the value scheme is the same
+ * source, coll/vdata.h, compiled for the device. One kernel each, the dtype a run-time
+ * argument (uniform across the grid): these kernels are bound by the hashing, not by memory.
  *
  * check: each thread counts its wrong elements and remembers its first (its indices grow),
  * then adds the count to out[0] and takes the minimum index into out[1] with one atomic each.
@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "cu_int.h"
-#include "cu_vdata.cuh"
+#include "vdata.h"
 
 __global__ void __launch_bounds__(CU_THREADS, CU_BLOCKS_PER_SM)
 	cu_fill_kernel(void *buf, size_t count, struct vd v, uint64_t kr, uint64_t kr1, int rank)
@@ -60,21 +60,23 @@ __global__ void __launch_bounds__(CU_THREADS, CU_BLOCKS_PER_SM)
 	}
 }
 
-static int cu_valid(int dt, int op)
+/* The scheme's parameters for a launch; cudaErrorInvalidValue for an unknown dtype or op. */
+static cudaError_t cu_vd(struct vd *v, int dt, int op, int nranks, uint64_t seed)
 {
-	return (unsigned)dt < IBC_DTYPE_COUNT && (unsigned)op < IBC_OP_COUNT;
+	if (!vd_valid(dt, op))
+		return cudaErrorInvalidValue;
+	vd_init(v, dt, op, nranks, seed);
+	return cudaSuccess;
 }
 
 cudaError_t cu_fill_launch(const struct cu_launch *l, void *buf, size_t count, int dt, int op,
 			   int rank, int nranks, uint64_t seed)
 {
 	struct vd v;
+	cudaError_t e = cu_vd(&v, dt, op, nranks, seed);
 
-	if (!cu_valid(dt, op))
-		return cudaErrorInvalidValue;
-	if (!count)
-		return cudaSuccess;
-	vd_init(&v, dt, op, nranks, seed);
+	if (e != cudaSuccess || !count)
+		return e;
 	cu_fill_kernel<<<cu_grid(l, count, 1), CU_THREADS, 0, l->stream>>>(
 	    buf, count, v, vd_rank_key(seed, rank), vd_rank_key(seed, (int64_t)rank + 1), rank);
 	return cudaGetLastError();
@@ -82,7 +84,7 @@ cudaError_t cu_fill_launch(const struct cu_launch *l, void *buf, size_t count, i
 
 cudaError_t cu_poison_launch(const struct cu_launch *l, void *buf, size_t count, int dt)
 {
-	if (!cu_valid(dt, IBC_OP_SUM))
+	if (!vd_valid(dt, IBC_OP_SUM))
 		return cudaErrorInvalidValue;
 	if (!count)
 		return cudaSuccess;
@@ -94,12 +96,10 @@ cudaError_t cu_check_launch(const struct cu_launch *l, const void *buf, size_t c
 			    int op, int nranks, uint64_t seed, unsigned long long *out)
 {
 	struct vd v;
+	cudaError_t e = cu_vd(&v, dt, op, nranks, seed);
 
-	if (!cu_valid(dt, op))
-		return cudaErrorInvalidValue;
-	if (!count)
-		return cudaSuccess;
-	vd_init(&v, dt, op, nranks, seed);
+	if (e != cudaSuccess || !count)
+		return e;
 	cu_check_kernel<<<cu_grid(l, count, 1), CU_THREADS, 0, l->stream>>>(
 	    buf, count, v, vd_rank_key(seed, 0), vd_check_kn(&v), out);
 	return cudaGetLastError();

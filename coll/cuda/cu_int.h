@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cu_int.h - internals of the CUDA memory backend (libibcoll-cuda.so), shared by its files:
- *   mem_cuda.cu  the backend: contexts, memory, copies and tickets, errors, the vtable
- *   cu_reduce.cu reduction and avg kernels, one per (dtype, op)
- *   cu_data.cu   fill / poison / check kernels (dtype.c's value scheme, cu_vdata.cuh)
+ * cu_int.h - the kernels of the CUDA memory backend (libibcoll-cuda.so) and their launchers:
+ *   cu_reduce.cu reduction kernels, one per (dtype, op), and avg kernels, one per dtype
+ *   cu_data.cu   fill / poison / check kernels (the value scheme of coll/vdata.h)
+ * called by the backend proper (cu_ctx.h: mem_cuda.cu, cu_mem.cu, cu_ops.cu).
  *
  * Launchers enqueue a kernel on a stream and return the launch's cudaError_t (they never
  * synchronise); the caller reports errors with the call's name, the GPU and the rank.

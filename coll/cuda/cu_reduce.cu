@@ -26,26 +26,43 @@
 #include <string.h>
 
 #include "cu_int.h"
-#include "cu_vdata.cuh"
+#include "vdata.h"
 
 /* ---- element operations ---- */
+
+/* Every dtype, in enum ibc_dtype order: X(dtype, storage type, integer arithmetic type). */
+#define CU_DTYPES(X)                                                                               \
+	X(IBC_INT8, int8_t, uint8_t)                                                               \
+	X(IBC_UINT8, uint8_t, uint8_t)                                                             \
+	X(IBC_INT32, int32_t, uint32_t)                                                            \
+	X(IBC_UINT32, uint32_t, uint32_t)                                                          \
+	X(IBC_INT64, int64_t, uint64_t)                                                            \
+	X(IBC_UINT64, uint64_t, uint64_t)                                                          \
+	X(IBC_HALF, uint16_t, uint16_t)                                                            \
+	X(IBC_BF16, uint16_t, uint16_t)                                                            \
+	X(IBC_FLOAT, float, float)                                                                 \
+	X(IBC_DOUBLE, double, double)
+
+#define CU_DT_ID(D, TT, UU) D,
+static constexpr int cu_dt_ids[] = {CU_DTYPES(CU_DT_ID)};
+
+static constexpr bool cu_dt_in_order(int k)
+{
+	return k == IBC_DTYPE_COUNT || (cu_dt_ids[k] == k && cu_dt_in_order(k + 1));
+}
+static_assert(sizeof(cu_dt_ids) / sizeof(cu_dt_ids[0]) == IBC_DTYPE_COUNT && cu_dt_in_order(0),
+	      "CU_DTYPES lists every dtype in enum order (the launch tables index by dtype)");
+static_assert(IBC_OP_SUM == 0 && IBC_OP_PROD == 1 && IBC_OP_MIN == 2 && IBC_OP_MAX == 3 &&
+		  IBC_OP_AVG == 4 && IBC_OP_COUNT == 5,
+	      "CU_REDUCE_ROW lists the ops in enum ibc_op order");
 
 template <int DT> struct cu_dt;
 #define CU_DT(D, TT, UU)                                                                           \
 	template <> struct cu_dt<D> {                                                              \
 		typedef TT T; /* storage */                                                        \
 		typedef UU U; /* integer arithmetic (wraps) */                                     \
-	}
-CU_DT(IBC_INT8, int8_t, uint8_t);
-CU_DT(IBC_UINT8, uint8_t, uint8_t);
-CU_DT(IBC_INT32, int32_t, uint32_t);
-CU_DT(IBC_UINT32, uint32_t, uint32_t);
-CU_DT(IBC_INT64, int64_t, uint64_t);
-CU_DT(IBC_UINT64, uint64_t, uint64_t);
-CU_DT(IBC_HALF, uint16_t, uint16_t);
-CU_DT(IBC_BF16, uint16_t, uint16_t);
-CU_DT(IBC_FLOAT, float, float);
-CU_DT(IBC_DOUBLE, double, double);
+	};
+CU_DTYPES(CU_DT)
 
 static __device__ __forceinline__ float2 cu_widen2(int dt, uint32_t w)
 {
@@ -202,129 +219,52 @@ static cudaError_t cu_reduce_typed(const struct cu_launch *l, void *dst, const v
 	return cudaGetLastError();
 }
 
-template <int DT>
-static cudaError_t cu_reduce_dt(const struct cu_launch *l, void *dst, const void *a, const void *b,
-				size_t count, int op)
-{
-	switch (op) {
-	case IBC_OP_SUM:
-	case IBC_OP_AVG:
-		return cu_reduce_typed<DT, IBC_OP_SUM>(l, dst, a, b, count);
-	case IBC_OP_PROD:
-		return cu_reduce_typed<DT, IBC_OP_PROD>(l, dst, a, b, count);
-	case IBC_OP_MIN:
-		return cu_reduce_typed<DT, IBC_OP_MIN>(l, dst, a, b, count);
-	case IBC_OP_MAX:
-		return cu_reduce_typed<DT, IBC_OP_MAX>(l, dst, a, b, count);
-	default:
-		return cudaErrorInvalidValue;
-	}
-}
+typedef cudaError_t (*cu_reduce_fn)(const struct cu_launch *l, void *dst, const void *a,
+				    const void *b, size_t count);
+
+/* [dtype][op] as dtype.c's reduce table; avg reduces as sum (finish divides). */
+#define CU_REDUCE_ROW(D, TT, UU)                                                                   \
+	{cu_reduce_typed<D, IBC_OP_SUM>, cu_reduce_typed<D, IBC_OP_PROD>,                          \
+	 cu_reduce_typed<D, IBC_OP_MIN>, cu_reduce_typed<D, IBC_OP_MAX>,                           \
+	 cu_reduce_typed<D, IBC_OP_SUM>},
+static const cu_reduce_fn cu_reduce_table[IBC_DTYPE_COUNT][IBC_OP_COUNT] = {
+    CU_DTYPES(CU_REDUCE_ROW)};
 
 cudaError_t cu_reduce_launch(const struct cu_launch *l, void *dst, const void *a, const void *b,
 			     size_t count, int dt, int op)
 {
 	if (!count)
 		return cudaSuccess;
-	switch (dt) {
-	case IBC_INT8:
-		return cu_reduce_dt<IBC_INT8>(l, dst, a, b, count, op);
-	case IBC_UINT8:
-		return cu_reduce_dt<IBC_UINT8>(l, dst, a, b, count, op);
-	case IBC_INT32:
-		return cu_reduce_dt<IBC_INT32>(l, dst, a, b, count, op);
-	case IBC_UINT32:
-		return cu_reduce_dt<IBC_UINT32>(l, dst, a, b, count, op);
-	case IBC_INT64:
-		return cu_reduce_dt<IBC_INT64>(l, dst, a, b, count, op);
-	case IBC_UINT64:
-		return cu_reduce_dt<IBC_UINT64>(l, dst, a, b, count, op);
-	case IBC_HALF:
-		return cu_reduce_dt<IBC_HALF>(l, dst, a, b, count, op);
-	case IBC_BF16:
-		return cu_reduce_dt<IBC_BF16>(l, dst, a, b, count, op);
-	case IBC_FLOAT:
-		return cu_reduce_dt<IBC_FLOAT>(l, dst, a, b, count, op);
-	case IBC_DOUBLE:
-		return cu_reduce_dt<IBC_DOUBLE>(l, dst, a, b, count, op);
-	default:
+	if (!vd_valid(dt, op))
 		return cudaErrorInvalidValue;
-	}
+	return cu_reduce_table[dt][op](l, dst, a, b, count);
 }
 
 /* ---- avg: the final division (ibc_reduce_finish) ---- */
 
+/* vdata.h's division, the dtype a constant: one kernel per dtype, as the reductions. */
+template <int DT>
 __global__ void __launch_bounds__(CU_THREADS, CU_BLOCKS_PER_SM)
-	cu_finish_kernel(void *buf, size_t count, int dt, int n)
+	cu_finish_kernel(void *buf, size_t count, int n)
 {
 	const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
 	const size_t stride = (size_t)gridDim.x * blockDim.x;
 
-	for (size_t i = gid; i < count; i += stride) {
-		switch (dt) {
-		case IBC_INT8: {
-			int8_t *p = (int8_t *)buf;
-
-			p[i] = (int8_t)(p[i] / n);
-			break;
-		}
-		case IBC_UINT8: {
-			uint8_t *p = (uint8_t *)buf;
-
-			p[i] = (uint8_t)(p[i] / n);
-			break;
-		}
-		case IBC_INT32: {
-			int32_t *p = (int32_t *)buf;
-
-			p[i] = p[i] / n;
-			break;
-		}
-		case IBC_UINT32: {
-			uint32_t *p = (uint32_t *)buf;
-
-			p[i] = p[i] / (uint32_t)n;
-			break;
-		}
-		case IBC_INT64: {
-			int64_t *p = (int64_t *)buf;
-
-			p[i] = p[i] / (int64_t)n;
-			break;
-		}
-		case IBC_UINT64: {
-			uint64_t *p = (uint64_t *)buf;
-
-			p[i] = p[i] / (uint64_t)n;
-			break;
-		}
-		case IBC_HALF: {
-			uint16_t *p = (uint16_t *)buf;
-
-			p[i] = vd_avg_half(p[i], n);
-			break;
-		}
-		case IBC_BF16: {
-			uint16_t *p = (uint16_t *)buf;
-
-			p[i] = vd_avg_bf16(p[i], n);
-			break;
-		}
-		case IBC_FLOAT: {
-			float *p = (float *)buf;
-
-			p[i] = vd_avg_float(p[i], n);
-			break;
-		}
-		default: {
-			double *p = (double *)buf;
-
-			p[i] = vd_avg_double(p[i], n);
-			break;
-		}
-		}
-	}
+	for (size_t i = gid; i < count; i += stride)
+		vd_div_at(buf, i, DT, n);
 }
+
+template <int DT>
+static cudaError_t cu_finish_typed(const struct cu_launch *l, void *buf, size_t count, int n)
+{
+	cu_finish_kernel<DT><<<cu_grid(l, count, 1), CU_THREADS, 0, l->stream>>>(buf, count, n);
+	return cudaGetLastError();
+}
+
+typedef cudaError_t (*cu_finish_fn)(const struct cu_launch *l, void *buf, size_t count, int n);
+
+#define CU_FINISH_ENTRY(D, TT, UU) cu_finish_typed<D>,
+static const cu_finish_fn cu_finish_table[IBC_DTYPE_COUNT] = {CU_DTYPES(CU_FINISH_ENTRY)};
 
 cudaError_t cu_finish_launch(const struct cu_launch *l, void *buf, size_t count, int dt, int op,
 			     int nranks)
@@ -333,7 +273,5 @@ cudaError_t cu_finish_launch(const struct cu_launch *l, void *buf, size_t count,
 		return cudaSuccess;
 	if ((unsigned)dt >= IBC_DTYPE_COUNT)
 		return cudaErrorInvalidValue;
-	cu_finish_kernel<<<cu_grid(l, count, 1), CU_THREADS, 0, l->stream>>>(buf, count, dt,
-									     nranks);
-	return cudaGetLastError();
+	return cu_finish_table[dt](l, buf, count, nranks);
 }

@@ -3,7 +3,8 @@
  * mem_cuda.cu - the CUDA memory backend (mem.h), built into libibcoll-cuda.so and loaded by
  * ibc_mem_lookup("cuda") with dlopen. The CUDA runtime is linked statically (cudart_static):
  * the library needs only the driver (libcuda.so.1) at run time, and the ibcoll binary never
- * links CUDA.
+ * links CUDA. This file: errors, the device count and choice, the context's lifecycle and the
+ * vtable; memory is cu_mem.cu's, copies and kernels cu_ops.cu's (cu_ctx.h joins them).
  *
  * A context owns one GPU (local_rank % device count, or the ordinal asked for), two
  * non-blocking streams and a ring of events:
@@ -27,53 +28,12 @@
  */
 #include <cuda_runtime.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cu_int.h"
-#include "cu_vdata.cuh"
-
-extern "C" {
-#include "mem.h"
-}
-
-#define CU_EVENTS 256 /* copies in flight before a slot is reused */
-
-enum cu_range_kind { CU_RANGE_DEVICE, CU_RANGE_PINNED, CU_RANGE_REGISTERED };
-
-/* A range this context allocated or registered. */
-struct cu_range {
-	uintptr_t start, end;
-	uintptr_t dev; /* device address of start */
-	enum cu_range_kind kind;
-};
-
-struct cu_event {
-	cudaEvent_t ev; /* owned */
-	uint64_t gen;	/* generation of the copy recorded last; 0: never used */
-	int complete;	/* that copy is known to have completed */
-};
-
-struct ibc_mem_ctx {
-	int device; /* CUDA ordinal */
-	int local_rank;
-	struct ibc_mem_info info;
-	cudaStream_t copy_stream;      /* owned */
-	cudaStream_t compute_stream;   /* owned */
-	struct cu_launch launch;       /* compute stream + SM count */
-	struct cu_event ev[CU_EVENTS]; /* owned events */
-	uint64_t issued;	       /* copy_async calls so far */
-	unsigned long long *d_check;   /* owned, device: check's [wrong, first] */
-	unsigned long long *h_check;   /* owned, pinned host: their copy */
-	void *scratch;		       /* owned, device: staging for pageable sources */
-	size_t scratch_bytes;
-	struct cu_range *ranges; /* owned array */
-	size_t nranges, cap;
-	char err[768];
-};
+#include "cu_ctx.h"
 
 /* ---- errors ---- */
 
@@ -130,11 +90,7 @@ static int cu_msg(struct ibc_mem_ctx *ctx, int rc, const char *fmt, va_list ap)
 	return rc;
 }
 
-/* A failure that is not a CUDA error. */
-static int cu_err(struct ibc_mem_ctx *ctx, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int cu_err(struct ibc_mem_ctx *ctx, int rc, const char *fmt, ...)
+int cu_err(struct ibc_mem_ctx *ctx, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -144,11 +100,7 @@ static int cu_err(struct ibc_mem_ctx *ctx, int rc, const char *fmt, ...)
 	return rc;
 }
 
-/* A CUDA call that returned e: "<call...> failed: cudaErrorX: text". */
-static int cu_fail(struct ibc_mem_ctx *ctx, cudaError_t e, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int cu_fail(struct ibc_mem_ctx *ctx, cudaError_t e, const char *fmt, ...)
+int cu_fail(struct ibc_mem_ctx *ctx, cudaError_t e, const char *fmt, ...)
 {
 	char call[384];
 	va_list ap;
@@ -163,13 +115,6 @@ static int cu_fail(struct ibc_mem_ctx *ctx, cudaError_t e, const char *fmt, ...)
 				     "restart; run under compute-sanitizer to find the fault)"
 				   : "");
 }
-
-#define CU_CALL(ctx, call, ...)                                                                    \
-	do {                                                                                       \
-		cudaError_t e_ = (call);                                                           \
-		if (e_ != cudaSuccess)                                                             \
-			return cu_fail((ctx), e_, __VA_ARGS__);                                    \
-	} while (0)
 
 static const char *cu_driver_text(char *buf, size_t len)
 {
@@ -221,131 +166,9 @@ static int cu_probe(char *err, size_t len)
 	return cu_count(err, len);
 }
 
-/* Make this context's GPU current for the calling thread. */
-static int cu_enter(struct ibc_mem_ctx *ctx)
+int cu_enter(struct ibc_mem_ctx *ctx)
 {
 	CU_CALL(ctx, cudaSetDevice(ctx->device), "cudaSetDevice(%d)", ctx->device);
-	return 0;
-}
-
-static int cu_valid(struct ibc_mem_ctx *ctx, int dt, int op)
-{
-	if ((unsigned)dt >= IBC_DTYPE_COUNT)
-		return cu_err(ctx, -EINVAL, "unknown dtype %d", dt);
-	if ((unsigned)op >= IBC_OP_COUNT)
-		return cu_err(ctx, -EINVAL, "unknown op %d", op);
-	return 0;
-}
-
-/* ---- ranges ---- */
-
-static int cu_range_add(struct ibc_mem_ctx *ctx, void *p, size_t bytes, uintptr_t dev,
-			enum cu_range_kind kind)
-{
-	if (ctx->nranges == ctx->cap) {
-		size_t ncap = ctx->cap ? ctx->cap * 2 : 16;
-		struct cu_range *r =
-		    (struct cu_range *)realloc(ctx->ranges, ncap * sizeof(*ctx->ranges));
-
-		if (!r)
-			return cu_err(ctx, -ENOMEM, "out of host memory tracking allocations");
-		ctx->ranges = r;
-		ctx->cap = ncap;
-	}
-	ctx->ranges[ctx->nranges++] =
-	    (struct cu_range){(uintptr_t)p, (uintptr_t)p + bytes, dev, kind};
-	return 0;
-}
-
-/* The range that starts at p, of the given kind; NULL if none. */
-static struct cu_range *cu_range_at(struct ibc_mem_ctx *ctx, const void *p, enum cu_range_kind kind)
-{
-	for (size_t k = 0; k < ctx->nranges; k++)
-		if (ctx->ranges[k].start == (uintptr_t)p && ctx->ranges[k].kind == kind)
-			return &ctx->ranges[k];
-	return NULL;
-}
-
-static void cu_range_del(struct ibc_mem_ctx *ctx, struct cu_range *r)
-{
-	*r = ctx->ranges[--ctx->nranges];
-}
-
-static const struct cu_range *cu_range_find(const struct ibc_mem_ctx *ctx, const void *p)
-{
-	uintptr_t a = (uintptr_t)p;
-
-	for (size_t k = 0; k < ctx->nranges; k++)
-		if (a >= ctx->ranges[k].start && a < ctx->ranges[k].end)
-			return &ctx->ranges[k];
-	return NULL;
-}
-
-/*
- * The device address a kernel uses for [p, p + bytes). A pageable host source is copied to
- * scratch at *scratch_off (advanced); a pageable destination is refused.
- */
-static int cu_resolve(struct ibc_mem_ctx *ctx, const void *p, size_t bytes, int write,
-		      const char *what, size_t *scratch_off, void **dev)
-{
-	const struct cu_range *r = cu_range_find(ctx, p);
-	struct cudaPointerAttributes at;
-	cudaError_t e;
-
-	if (r) {
-		if (bytes > r->end - (uintptr_t)p)
-			return cu_err(ctx, -EINVAL,
-				      "%s: %zu bytes at %p run past the end of its %zu-byte "
-				      "allocation at %p",
-				      what, bytes, p, (size_t)(r->end - r->start),
-				      (void *)r->start);
-		*dev = (void *)(r->dev + ((uintptr_t)p - r->start));
-		return 0;
-	}
-	memset(&at, 0, sizeof(at));
-	e = cudaPointerGetAttributes(&at, p);
-	if (e != cudaSuccess) {
-		(void)cudaGetLastError();
-		at.type = cudaMemoryTypeUnregistered;
-	}
-	switch (at.type) {
-	case cudaMemoryTypeDevice:
-	case cudaMemoryTypeManaged:
-		*dev = at.devicePointer ? at.devicePointer : (void *)p;
-		return 0;
-	case cudaMemoryTypeHost:
-		if (at.devicePointer) {
-			*dev = at.devicePointer;
-			return 0;
-		}
-		break;
-	default:
-		break;
-	}
-	if (write)
-		return cu_err(ctx, -EFAULT,
-			      "%s: %p is pageable host memory, which the GPU cannot write: use "
-			      "device memory or pinned host memory (host_alloc/host_register)",
-			      what, p);
-	/* pageable source: stage it */
-	if (*scratch_off + bytes > ctx->scratch_bytes) {
-		size_t want = *scratch_off + bytes;
-
-		if (*scratch_off)
-			return cu_err(ctx, -ENOMEM, "%s: staging more than one pageable source",
-				      what);
-		if (ctx->scratch)
-			CU_CALL(ctx, cudaFree(ctx->scratch), "cudaFree(staging scratch)");
-		ctx->scratch = NULL;
-		ctx->scratch_bytes = 0;
-		CU_CALL(ctx, cudaMalloc(&ctx->scratch, want),
-			"cudaMalloc(%zu bytes of staging scratch for %s)", want, what);
-		ctx->scratch_bytes = want;
-	}
-	*dev = (char *)ctx->scratch + *scratch_off;
-	CU_CALL(ctx, cudaMemcpyAsync(*dev, p, bytes, cudaMemcpyHostToDevice, ctx->compute_stream),
-		"cudaMemcpyAsync(staging %zu pageable bytes of %s)", bytes, what);
-	*scratch_off += (bytes + 255) & ~(size_t)255;
 	return 0;
 }
 
@@ -517,374 +340,6 @@ static int cu_fini(struct ibc_mem_ctx *ctx)
 static int cu_info(struct ibc_mem_ctx *ctx, struct ibc_mem_info *info)
 {
 	*info = ctx->info;
-	return 0;
-}
-
-/* ---- memory ---- */
-
-static int cu_alloc(struct ibc_mem_ctx *ctx, size_t bytes, void **ptr)
-{
-	void *p = NULL;
-	int rc = cu_enter(ctx);
-
-	if (rc)
-		return rc;
-	if (!bytes)
-		return cu_err(ctx, -EINVAL, "alloc of 0 bytes");
-	CU_CALL(ctx, cudaMalloc(&p, bytes), "cudaMalloc(%zu bytes)", bytes);
-	rc = cu_range_add(ctx, p, bytes, (uintptr_t)p, CU_RANGE_DEVICE);
-	if (rc) {
-		cudaFree(p);
-		return rc;
-	}
-	*ptr = p;
-	return 0;
-}
-
-static int cu_free(struct ibc_mem_ctx *ctx, void *ptr)
-{
-	struct cu_range *r;
-	int rc;
-
-	if (!ptr)
-		return 0;
-	r = cu_range_at(ctx, ptr, CU_RANGE_DEVICE);
-	if (!r)
-		return cu_err(ctx, -EINVAL, "free(%p): not an allocation of this context", ptr);
-	rc = cu_enter(ctx);
-	if (rc)
-		return rc;
-	cu_range_del(ctx, r);
-	CU_CALL(ctx, cudaFree(ptr), "cudaFree(%p)", ptr);
-	return 0;
-}
-
-static int cu_host_alloc(struct ibc_mem_ctx *ctx, size_t bytes, void **ptr)
-{
-	void *p = NULL, *dev = NULL;
-	int rc = cu_enter(ctx);
-
-	if (rc)
-		return rc;
-	if (!bytes)
-		return cu_err(ctx, -EINVAL, "host_alloc of 0 bytes");
-	CU_CALL(ctx, cudaHostAlloc(&p, bytes, cudaHostAllocPortable | cudaHostAllocMapped),
-		"cudaHostAlloc(%zu bytes, portable|mapped)", bytes);
-	if (cudaHostGetDevicePointer(&dev, p, 0) != cudaSuccess) {
-		cudaError_t e = cudaGetLastError();
-
-		cudaFreeHost(p);
-		return cu_fail(ctx, e, "cudaHostGetDevicePointer(%p)", p);
-	}
-	rc = cu_range_add(ctx, p, bytes, (uintptr_t)dev, CU_RANGE_PINNED);
-	if (rc) {
-		cudaFreeHost(p);
-		return rc;
-	}
-	*ptr = p;
-	return 0;
-}
-
-static int cu_host_free(struct ibc_mem_ctx *ctx, void *ptr)
-{
-	struct cu_range *r;
-
-	if (!ptr)
-		return 0;
-	r = cu_range_at(ctx, ptr, CU_RANGE_PINNED);
-	if (!r)
-		return cu_err(ctx, -EINVAL, "host_free(%p): not a host_alloc of this context", ptr);
-	cu_range_del(ctx, r);
-	CU_CALL(ctx, cudaFreeHost(ptr), "cudaFreeHost(%p)", ptr);
-	return 0;
-}
-
-static int cu_host_register(struct ibc_mem_ctx *ctx, void *ptr, size_t bytes)
-{
-	void *dev = NULL;
-	int rc = cu_enter(ctx);
-
-	if (rc)
-		return rc;
-	if (!ptr || !bytes)
-		return cu_err(ctx, -EINVAL, "host_register of an empty range");
-	CU_CALL(ctx,
-		cudaHostRegister(ptr, bytes, cudaHostRegisterPortable | cudaHostRegisterMapped),
-		"cudaHostRegister(%p, %zu bytes, portable|mapped)", ptr, bytes);
-	if (cudaHostGetDevicePointer(&dev, ptr, 0) != cudaSuccess) {
-		cudaError_t e = cudaGetLastError();
-
-		cudaHostUnregister(ptr);
-		return cu_fail(ctx, e, "cudaHostGetDevicePointer(%p)", ptr);
-	}
-	rc = cu_range_add(ctx, ptr, bytes, (uintptr_t)dev, CU_RANGE_REGISTERED);
-	if (rc)
-		cudaHostUnregister(ptr);
-	return rc;
-}
-
-static int cu_host_unregister(struct ibc_mem_ctx *ctx, void *ptr)
-{
-	struct cu_range *r = cu_range_at(ctx, ptr, CU_RANGE_REGISTERED);
-
-	if (!r)
-		return cu_err(ctx, -EINVAL, "host_unregister(%p): not registered by this context",
-			      ptr);
-	cu_range_del(ctx, r);
-	CU_CALL(ctx, cudaHostUnregister(ptr), "cudaHostUnregister(%p)", ptr);
-	return 0;
-}
-
-/* ---- copies ---- */
-
-static const char *const cu_kind_name[] = {"H2D", "D2H", "D2D", "H2H"};
-
-static int cu_check_kind(struct ibc_mem_ctx *ctx, enum ibc_copy_kind kind)
-{
-	if ((unsigned)kind > IBC_COPY_H2H)
-		return cu_err(ctx, -EINVAL, "unknown copy kind %d", (int)kind);
-	return 0;
-}
-
-static int cu_copy(struct ibc_mem_ctx *ctx, void *dst, const void *src, size_t bytes,
-		   enum ibc_copy_kind kind)
-{
-	int rc = cu_check_kind(ctx, kind);
-
-	if (!rc)
-		rc = cu_enter(ctx);
-	if (rc)
-		return rc;
-	if (!bytes)
-		return 0;
-	CU_CALL(ctx, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, ctx->copy_stream),
-		"cudaMemcpyAsync(%s, %zu bytes, %p -> %p)", cu_kind_name[kind], bytes, src, dst);
-	CU_CALL(ctx, cudaStreamSynchronize(ctx->copy_stream),
-		"cudaStreamSynchronize after a %s copy of %zu bytes (%p -> %p)", cu_kind_name[kind],
-		bytes, src, dst);
-	return 0;
-}
-
-static int cu_copy_async(struct ibc_mem_ctx *ctx, void *dst, const void *src, size_t bytes,
-			 enum ibc_copy_kind kind, uint64_t *ticket)
-{
-	uint64_t n = ctx->issued;
-	struct cu_event *e = &ctx->ev[n % CU_EVENTS];
-	int rc = cu_check_kind(ctx, kind);
-
-	if (!rc)
-		rc = cu_enter(ctx);
-	if (rc)
-		return rc;
-	if (e->gen && !e->complete) /* the copy CU_EVENTS ago: long done in practice */
-		CU_CALL(ctx, cudaEventSynchronize(e->ev),
-			"cudaEventSynchronize(slot %d) before reusing it", (int)(n % CU_EVENTS));
-	e->complete = 1;
-	if (bytes)
-		CU_CALL(ctx, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, ctx->copy_stream),
-			"cudaMemcpyAsync(%s, %zu bytes, %p -> %p)", cu_kind_name[kind], bytes, src,
-			dst);
-	CU_CALL(ctx, cudaEventRecord(e->ev, ctx->copy_stream), "cudaEventRecord(slot %d)",
-		(int)(n % CU_EVENTS));
-	e->gen = n / CU_EVENTS + 1;
-	e->complete = 0;
-	ctx->issued++;
-	*ticket = e->gen * CU_EVENTS + n % CU_EVENTS;
-	return 0;
-}
-
-static int cu_done(struct ibc_mem_ctx *ctx, uint64_t ticket)
-{
-	uint64_t gen = ticket / CU_EVENTS;
-	struct cu_event *e = &ctx->ev[ticket % CU_EVENTS];
-	cudaError_t q;
-
-	if (gen == 0 || gen > e->gen)
-		return cu_err(ctx, -EINVAL, "done: ticket %" PRIu64 " was never issued", ticket);
-	if (gen < e->gen || e->complete)
-		return 1;
-	q = cudaEventQuery(e->ev);
-	if (q == cudaErrorNotReady)
-		return 0;
-	if (q != cudaSuccess)
-		return cu_fail(ctx, q, "cudaEventQuery (copy ticket %" PRIu64 ")", ticket);
-	e->complete = 1;
-	return 1;
-}
-
-/* ---- kernels ---- */
-
-static const char *cu_dt_name(int dt)
-{
-	static const char *const names[IBC_DTYPE_COUNT] = {
-	    "int8",   "uint8", "int32",	   "uint32", "int64",
-	    "uint64", "half",  "bfloat16", "float",  "double",
-	};
-
-	return (unsigned)dt < IBC_DTYPE_COUNT ? names[dt] : "?";
-}
-
-static const char *cu_op_name(int op)
-{
-	static const char *const names[IBC_OP_COUNT] = {"sum", "prod", "min", "max", "avg"};
-
-	return (unsigned)op < IBC_OP_COUNT ? names[op] : "?";
-}
-
-static int cu_kernel_done(struct ibc_mem_ctx *ctx, cudaError_t launch, const char *what,
-			    size_t count, int dt, int op)
-{
-	if (launch != cudaSuccess)
-		return cu_fail(ctx, launch, "launch of %s (%s %s, %zu elements)", what,
-			       cu_dt_name(dt), cu_op_name(op), count);
-	CU_CALL(ctx, cudaStreamSynchronize(ctx->compute_stream),
-		"%s (%s %s, %zu elements): cudaStreamSynchronize", what, cu_dt_name(dt),
-		cu_op_name(op), count);
-	return 0;
-}
-
-static int cu_reduce(struct ibc_mem_ctx *ctx, void *dst, const void *a, const void *b, size_t count,
-		     enum ibc_dtype dt, enum ibc_op op)
-{
-	size_t bytes = count * vd_size(dt), off = 0;
-	void *d, *da, *db;
-	int rc = cu_valid(ctx, dt, op);
-
-	if (!rc)
-		rc = cu_enter(ctx);
-	if (rc || !count)
-		return rc;
-	rc = cu_resolve(ctx, dst, bytes, 1, "reduce dst", &off, &d);
-	if (!rc)
-		rc = cu_resolve(ctx, a, bytes, 0, "reduce a", &off, &da);
-	if (!rc)
-		rc = cu_resolve(ctx, b, bytes, 0, "reduce b", &off, &db);
-	if (rc)
-		return rc;
-	(void)cudaGetLastError();
-	return cu_kernel_done(ctx, cu_reduce_launch(&ctx->launch, d, da, db, count, dt, op),
-				"reduce kernel", count, dt, op);
-}
-
-static int cu_finish(struct ibc_mem_ctx *ctx, void *buf, size_t count, enum ibc_dtype dt,
-		     enum ibc_op op, int nranks)
-{
-	size_t off = 0;
-	void *d;
-	int rc = cu_valid(ctx, dt, op);
-
-	if (!rc)
-		rc = cu_enter(ctx);
-	if (rc || !count || op != IBC_OP_AVG || nranks <= 1)
-		return rc;
-	rc = cu_resolve(ctx, buf, count * vd_size(dt), 1, "finish buf", &off, &d);
-	if (rc)
-		return rc;
-	(void)cudaGetLastError();
-	return cu_kernel_done(ctx, cu_finish_launch(&ctx->launch, d, count, dt, op, nranks),
-				"avg kernel", count, dt, op);
-}
-
-static int cu_fill(struct ibc_mem_ctx *ctx, void *buf, size_t count, enum ibc_dtype dt,
-		   enum ibc_op op, int rank, int nranks, uint64_t seed)
-{
-	size_t off = 0;
-	void *d;
-	int rc = cu_valid(ctx, dt, op);
-
-	if (!rc)
-		rc = cu_enter(ctx);
-	if (rc || !count)
-		return rc;
-	rc = cu_resolve(ctx, buf, count * vd_size(dt), 1, "fill buf", &off, &d);
-	if (rc)
-		return rc;
-	(void)cudaGetLastError();
-	return cu_kernel_done(ctx,
-				cu_fill_launch(&ctx->launch, d, count, dt, op, rank, nranks, seed),
-				"fill kernel", count, dt, op);
-}
-
-static int cu_poison(struct ibc_mem_ctx *ctx, void *buf, size_t count, enum ibc_dtype dt)
-{
-	size_t off = 0;
-	void *d;
-	int rc = cu_valid(ctx, dt, IBC_OP_SUM);
-
-	if (!rc)
-		rc = cu_enter(ctx);
-	if (rc || !count)
-		return rc;
-	rc = cu_resolve(ctx, buf, count * vd_size(dt), 1, "poison buf", &off, &d);
-	if (rc)
-		return rc;
-	(void)cudaGetLastError();
-	return cu_kernel_done(ctx, cu_poison_launch(&ctx->launch, d, count, dt), "poison kernel",
-				count, dt, IBC_OP_SUM);
-}
-
-static int cu_check(struct ibc_mem_ctx *ctx, const void *buf, size_t count, enum ibc_dtype dt,
-		    enum ibc_op op, int nranks, uint64_t seed, struct ibc_check_result *res)
-{
-	size_t size = vd_size(dt), off = 0;
-	uint64_t got = 0, want;
-	struct vd v;
-	const void *d;
-	void *dv;
-	int rc = cu_valid(ctx, dt, op);
-
-	memset(res, 0, sizeof(*res));
-	if (!rc)
-		rc = cu_enter(ctx);
-	if (rc || !count)
-		return rc;
-	rc = cu_resolve(ctx, buf, count * size, 0, "check buf", &off, &dv);
-	if (rc)
-		return rc;
-	d = dv;
-	CU_CALL(ctx, cudaMemsetAsync(ctx->d_check, 0, sizeof(*ctx->d_check), ctx->compute_stream),
-		"cudaMemsetAsync(check counters)");
-	CU_CALL(ctx,
-		cudaMemsetAsync(ctx->d_check + 1, 0xff, sizeof(*ctx->d_check), ctx->compute_stream),
-		"cudaMemsetAsync(check counters)");
-	(void)cudaGetLastError();
-	rc = cu_kernel_done(
-	    ctx, cu_check_launch(&ctx->launch, d, count, dt, op, nranks, seed, ctx->d_check),
-	    "check kernel", count, dt, op);
-	if (rc)
-		return rc;
-	CU_CALL(ctx,
-		cudaMemcpyAsync(ctx->h_check, ctx->d_check, 2 * sizeof(*ctx->h_check),
-				cudaMemcpyDeviceToHost, ctx->compute_stream),
-		"cudaMemcpyAsync(check counters D2H)");
-	CU_CALL(ctx, cudaStreamSynchronize(ctx->compute_stream),
-		"cudaStreamSynchronize(check counters D2H)");
-	res->wrong = (size_t)ctx->h_check[0];
-	if (!res->wrong)
-		return 0;
-	res->first_index = (size_t)ctx->h_check[1];
-	/* the failing element, copied back for the report */
-	CU_CALL(ctx,
-		cudaMemcpyAsync(&got, (const char *)d + res->first_index * size, size,
-				cudaMemcpyDeviceToHost, ctx->compute_stream),
-		"cudaMemcpyAsync(element %zu D2H)", res->first_index);
-	CU_CALL(ctx, cudaStreamSynchronize(ctx->compute_stream),
-		"cudaStreamSynchronize(element %zu D2H)", res->first_index);
-	vd_init(&v, dt, op, nranks, seed);
-	want = vd_want(&v, vd_rank_key(seed, 0), vd_check_kn(&v), res->first_index);
-	ibc_dtype_format(res->expected, sizeof(res->expected), dt, want);
-	ibc_dtype_format(res->got, sizeof(res->got), dt, got);
-	return 0;
-}
-
-static int cu_sync(struct ibc_mem_ctx *ctx)
-{
-	int rc = cu_enter(ctx);
-
-	if (rc)
-		return rc;
-	CU_CALL(ctx, cudaStreamSynchronize(ctx->copy_stream), "cudaStreamSynchronize(copy)");
-	CU_CALL(ctx, cudaStreamSynchronize(ctx->compute_stream), "cudaStreamSynchronize(compute)");
 	return 0;
 }
 

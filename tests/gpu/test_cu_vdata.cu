@@ -1,138 +1,277 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_cu_vdata.cu - the CUDA backend's port of dtype.c's value scheme (coll/cuda/cu_vdata.cuh),
- * compiled by nvcc and run on the host (no GPU needed): the same source runs in the fill and
- * check kernels, so a difference from dtype.c shows here first.
- *   - vd_float_to_half / vd_float_to_bf16 / vd_half_to_float == dtype.c's, on random bits;
- *   - fill (vd_value_at + vd_int_to_bits) == ibc_fill for every dtype, op, several ranks and
- *     rank counts (including beyond the half/bfloat16 sum limits);
- *   - vd_want (the check's expected value) is what ibc_check accepts, and one changed element
- *     is what it rejects;
- *   - vd_avg_* == ibc_reduce_finish on random values.
+ * test_cu_vdata.cu - coll/vdata.h compiled by nvcc (as the CUDA kernels and the check's
+ * report include it) against the same header compiled by gcc into dtype.c (ibc_dtype), run on
+ * the host: no GPU needed. The two builds must give the same bits for
+ *   - the conversions: float -> half/bfloat16 on random and boundary floats, half/bfloat16 ->
+ *     float on all 65536 inputs; NaN tests on random bits;
+ *   - fill (vd_value_at + vd_int_to_bits, as cu_fill_kernel) == ibc_fill, for every dtype and
+ *     op, rank counts from 1 to beyond the half/bfloat16/float sum limits, first, middle and
+ *     last ranks, and index windows at 0, near 2^32 and near 2^40;
+ *   - the expected values (vd_want, as cu_check_kernel and cu_check_report): equal bit for
+ *     bit to a CPU all-reduce of ibc_fill's data (ibc_reduce, ibc_reduce_finish) for small
+ *     rank counts; accepted by ibc_check for all; an element off by one bit (3 ulp for
+ *     floating avg) rejected by vd_bad and ibc_check alike, 1 ulp accepted by both;
+ *   - poison (vd_poison_bits, as cu_poison_kernel) == ibc_poison, wrong for both checks;
+ *   - avg's division (vd_div_bits, as cu_finish_kernel) == ibc_reduce_finish for every dtype
+ *     on random values and rank counts up to beyond 2^24.
+ * The kernels' device-only code (vd_avg_float/vd_avg_double under __CUDA_ARCH__) runs only
+ * on a GPU: tests/gpu/check.sh (gpu_check, test_gpu_mem) compares it with the CPU there.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cu_vdata.cuh"
-
 #include "tap.h"
+#include "vdata.h"
+
+enum { N = 3000 }; /* elements per window */
 
 static uint64_t rng_state = 12345;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+	return vd_mix64(rng_state += 0x9e3779b97f4a7c15ull);
+}
 
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+static const char *dt_name(int dt)
+{
+	return ibc_dtype_name((enum ibc_dtype)dt);
+}
+
+static const char *op_name(int op)
+{
+	return ibc_op_name((enum ibc_op)op);
+}
+
+/* ---- conversions ---- */
+
+static float float_of(uint32_t u)
+{
+	return vd_f32_from_bits(u);
+}
+
+static int conv_one(uint32_t u)
+{
+	float f = float_of(u);
+
+	return (vd_float_to_half(f) != ibc_float_to_half(f)) +
+	       (vd_float_to_bf16(f) != ibc_float_to_bf16(f));
 }
 
 static void conversions(void)
 {
-	int bad_h = 0, bad_b = 0, bad_hf = 0;
+	/* boundaries: zero, half subnormal/normal edges, 65504/65520, inf, NaN, bf16 ties */
+	static const uint32_t edge[] = {0x00000000, 0x80000000, 0x33000000, 0x33000001, 0x387fe000,
+					0x387ff000, 0x38800000, 0x477fe000, 0x477ff000, 0x477fefff,
+					0x7f7fffff, 0x7f800000, 0x7f800001, 0x7fc00000, 0xffc00001,
+					0x3f808000, 0x3f818000, 0x3f807fff, 0x00400000, 0x807fffff};
+	int bad = 0, bad_hf = 0, bad_nan = 0;
 
-	for (int k = 0; k < 2000000; k++) {
-		uint32_t u = (uint32_t)rnd();
-		float f;
-
-		memcpy(&f, &u, 4);
-		bad_h += vd_float_to_half(f) != ibc_float_to_half(f);
-		bad_b += vd_float_to_bf16(f) != ibc_float_to_bf16(f);
-	}
+	for (size_t k = 0; k < sizeof(edge) / sizeof(edge[0]); k++)
+		bad += conv_one(edge[k]);
+	for (int k = 0; k < 2000000; k++)
+		bad += conv_one((uint32_t)rnd());
 	for (uint32_t h = 0; h < 65536; h++) {
-		float a = vd_half_to_float((uint16_t)h), b = ibc_half_to_float((uint16_t)h);
-
-		bad_hf += memcmp(&a, &b, 4) != 0;
+		bad_hf += vd_f32_bits(vd_half_to_float((uint16_t)h)) !=
+			  vd_f32_bits(ibc_half_to_float((uint16_t)h));
+		bad_hf += vd_f32_bits(vd_bf16_to_float((uint16_t)h)) !=
+			  vd_f32_bits(ibc_bf16_to_float((uint16_t)h));
 	}
-	is_int(bad_h, 0, "vd_float_to_half == ibc_float_to_half on 2M random floats");
-	is_int(bad_b, 0, "vd_float_to_bf16 == ibc_float_to_bf16 on 2M random floats");
-	is_int(bad_hf, 0, "vd_half_to_float == ibc_half_to_float on all 65536 halves");
+	for (int k = 0; k < 200000; k++) {
+		uint64_t b = rnd() | (k & 1 ? 0x7ff0000000000000ull | 0x7f800000 | 0x7f80 : 0);
+
+		for (int dt = 0; dt < IBC_DTYPE_COUNT; dt++)
+			bad_nan += vd_is_nan_bits(dt, b) != ibc_dtype_is_nan((enum ibc_dtype)dt, b);
+	}
+	is_int(bad, 0, "float -> half/bfloat16: nvcc == gcc on 2M random and 20 boundary floats");
+	is_int(bad_hf, 0, "half/bfloat16 -> float: nvcc == gcc on all 65536 inputs");
+	is_int(bad_nan, 0, "is_nan: nvcc == gcc on random bits, every dtype");
 }
 
-static void fill_and_check(int dt, int op, int nranks, uint64_t seed)
+/* ---- fill ---- */
+
+/* Elements [first, first + N) of rank r: 0 when the nvcc build equals ibc_fill. */
+static int fill_window(const struct vd *v, int r, size_t first)
 {
-	enum { N = 3000 };
-	static unsigned char vbuf[N * 8], cbuf[N * 8];
-	size_t size = vd_size(dt);
-	int ranks[3] = {0, nranks / 2, nranks - 1}, fill_bad = 0;
+	static unsigned char mine[N * 8], ref[N * 8];
+	size_t size = vd_size(v->dt);
+	uint64_t kr = vd_rank_key(v->seed, r), kr1 = vd_rank_key(v->seed, (int64_t)r + 1);
+
+	for (size_t k = 0; k < N; k++)
+		vd_store_bits(mine, k, size,
+			      vd_int_to_bits(v->dt, vd_value_at(v, kr, kr1, r, first + k)));
+	ibc_fill(ref, first, N, (enum ibc_dtype)v->dt, (enum ibc_op)v->op, r, v->nranks, v->seed);
+	return memcmp(mine, ref, N * size) != 0;
+}
+
+static int fill_all(const struct vd *v)
+{
+	static const size_t firsts[] = {0, (1ull << 32) - 1000, (1ull << 40) + 12345};
+	int n = v->nranks, ranks[] = {0, 1, n / 2, n - 2, n - 1}, bad = 0;
+
+	for (size_t j = 0; j < sizeof(ranks) / sizeof(ranks[0]); j++)
+		for (size_t w = 0; w < sizeof(firsts) / sizeof(firsts[0]); w++)
+			if (ranks[j] >= 0 && ranks[j] < n)
+				bad += fill_window(v, ranks[j], firsts[w]);
+	return bad;
+}
+
+/* ---- expected values ---- */
+
+/* The all-reduce on the CPU (gcc): ibc_fill per rank, ibc_reduce, ibc_reduce_finish. */
+static void cpu_allreduce(const struct vd *v, void *acc)
+{
+	static unsigned char in[N * 8];
+	enum ibc_dtype dt = (enum ibc_dtype)v->dt;
+	enum ibc_op op = (enum ibc_op)v->op;
+
+	ibc_fill(acc, 0, N, dt, op, 0, v->nranks, v->seed);
+	for (int r = 1; r < v->nranks; r++) {
+		ibc_fill(in, 0, N, dt, op, r, v->nranks, v->seed);
+		ibc_reduce(acc, acc, in, N, dt, op);
+	}
+	ibc_reduce_finish(acc, N, dt, op, v->nranks);
+}
+
+static int check_count(const struct vd *v, const void *buf)
+{
 	struct ibc_check_result res;
+
+	ibc_check(buf, N, (enum ibc_dtype)v->dt, (enum ibc_op)v->op, v->nranks, v->seed, &res);
+	return (int)res.wrong;
+}
+
+/* Element 17 changed by delta (ulps for floating avg, else the low bit flipped): 1 when the
+ * nvcc vd_bad and gcc ibc_check agree that it is wrong (want_bad) or right. */
+static int perturbed_agrees(const struct vd *v, void *buf, int64_t delta, int want_bad)
+{
+	size_t size = vd_size(v->dt);
+	uint64_t want = vd_load_bits(buf, 17, size), got;
+	int wrong, bad;
+
+	got = v->kind == VD_FLOAT && v->op == IBC_OP_AVG ? want + (uint64_t)delta : want ^ 1;
+	vd_store_bits(buf, 17, size, got);
+	wrong = check_count(v, buf);
+	bad = vd_bad(v, want, vd_load_bits(buf, 17, size));
+	vd_store_bits(buf, 17, size, want);
+	return bad == want_bad && wrong == want_bad;
+}
+
+/* 0 when vd_want (nvcc) is the CPU's result (small nranks) and both checks judge alike. */
+static int want_all(const struct vd *v)
+{
+	static unsigned char want[N * 8], ref[N * 8];
+	size_t size = vd_size(v->dt);
+	uint64_t k0 = vd_rank_key(v->seed, 0), kn = vd_check_kn(v);
+	int tolerant = v->kind == VD_FLOAT && v->op == IBC_OP_AVG, bad = 0;
+
+	for (size_t i = 0; i < N; i++)
+		vd_store_bits(want, i, size, vd_want(v, k0, kn, i));
+	if (v->nranks <= 8) {
+		cpu_allreduce(v, ref);
+		bad += memcmp(want, ref, N * size) != 0;
+	}
+	bad += check_count(v, want) != 0;
+	bad += !perturbed_agrees(v, want, 3, 1);
+	if (tolerant)
+		bad += !perturbed_agrees(v, want, 1, 0);
+	return bad;
+}
+
+/* ---- poison ---- */
+
+static int poison_all(const struct vd *v)
+{
+	static unsigned char mine[N * 8], ref[N * 8];
+	size_t size = vd_size(v->dt);
+	uint64_t k0 = vd_rank_key(v->seed, 0), kn = vd_check_kn(v);
+	int bad = 0;
+
+	for (size_t i = 0; i < N; i++) {
+		vd_store_bits(mine, i, size, vd_poison_bits(v->dt));
+		bad += !vd_bad(v, vd_want(v, k0, kn, i), vd_poison_bits(v->dt));
+	}
+	ibc_poison(ref, N, (enum ibc_dtype)v->dt);
+	bad += memcmp(mine, ref, N * size) != 0;
+	bad += check_count(v, ref) != N;
+	return bad;
+}
+
+static void scheme(int dt, int op, int nranks, uint64_t seed)
+{
 	struct vd v;
-	uint64_t k0, kn;
+	int fill, want, poison;
 
 	vd_init(&v, dt, op, nranks, seed);
-	for (int j = 0; j < 3; j++) {
-		int r = ranks[j];
-		uint64_t kr = vd_rank_key(seed, r), kr1 = vd_rank_key(seed, (int64_t)r + 1);
-
-		for (size_t i = 0; i < N; i++)
-			vd_store_bits(vbuf, i, size,
-				      vd_int_to_bits(dt, vd_value_at(&v, kr, kr1, r, i)));
-		ibc_fill(cbuf, 0, N, (enum ibc_dtype)dt, (enum ibc_op)op, r, nranks, seed);
-		fill_bad += memcmp(vbuf, cbuf, N * size) != 0;
-	}
-	k0 = vd_rank_key(seed, 0);
-	kn = vd_check_kn(&v);
-	for (size_t i = 0; i < N; i++)
-		vd_store_bits(vbuf, i, size, vd_want(&v, k0, kn, i));
-	ibc_check(vbuf, N, (enum ibc_dtype)dt, (enum ibc_op)op, nranks, seed, &res);
-	ok(!fill_bad && res.wrong == 0,
-	   "%s %s %d ranks: fill == ibc_fill, want passes ibc_check (%zu wrong)",
-	   ibc_dtype_name((enum ibc_dtype)dt), ibc_op_name((enum ibc_op)op), nranks, res.wrong);
-	vd_store_bits(vbuf, 17, size, vd_poison_bits(dt));
-	ibc_check(vbuf, N, (enum ibc_dtype)dt, (enum ibc_op)op, nranks, seed, &res);
-	ok(res.wrong == 1 && res.first_index == 17 &&
-	       !vd_bad(&v, vd_want(&v, k0, kn, 3), vd_want(&v, k0, kn, 3)) &&
-	       vd_bad(&v, vd_want(&v, k0, kn, 17), vd_poison_bits(dt)),
-	   "%s %s %d ranks: a poisoned element is wrong for both",
-	   ibc_dtype_name((enum ibc_dtype)dt), ibc_op_name((enum ibc_op)op), nranks);
+	fill = fill_all(&v);
+	want = want_all(&v);
+	poison = poison_all(&v);
+	ok(!fill && !want && !poison,
+	   "%s %s %d ranks: fill, expected values, checks and poison: nvcc == gcc", dt_name(dt),
+	   op_name(op), nranks);
+	if (fill || want || poison)
+		diag("mismatches: fill %d, expected/check %d, poison %d", fill, want, poison);
 }
 
-static void avg(void)
+/* ---- avg's division ---- */
+
+/* Random bits of dt; floating values finite (the reductions never divide a NaN here). */
+static uint64_t random_elem(int dt)
 {
-	int ns[] = {2, 3, 7, 10, 1000, 1 << 20, (1 << 24) + 1, 1000000007};
+	for (;;) {
+		uint64_t b = rnd();
 
-	for (size_t j = 0; j < sizeof(ns) / sizeof(ns[0]); j++) {
-		int n = ns[j], bad = 0;
+		if (vd_kind_of(dt) != VD_FLOAT)
+			return b;
+		if (dt == IBC_HALF && (b & 0x7c00) != 0x7c00)
+			return b & 0xffff;
+		if (dt == IBC_BF16 && (b & 0x7f80) != 0x7f80)
+			return b & 0xffff;
+		if (dt == IBC_FLOAT && (b & 0x7f800000) != 0x7f800000)
+			return b & 0xffffffff;
+		if (dt == IBC_DOUBLE && (b & 0x7ff0000000000000ull) != 0x7ff0000000000000ull)
+			return b;
+	}
+}
 
-		for (int k = 0; k < 20000; k++) {
-			uint64_t r = rnd();
-			uint16_t h = (uint16_t)r, hb = (uint16_t)(r >> 16), hc = h, hbc = hb;
-			float f, fc;
-			double d, dc;
+static void division(void)
+{
+	static const int ns[] = {2, 3, 7, 10, 1000, 1 << 20, 1 << 24, (1 << 24) + 1, 1000000007};
+	static unsigned char buf[N * 8];
 
-			if ((h & 0x7c00) == 0x7c00 || (hb & 0x7f80) == 0x7f80)
-				continue;
-			memcpy(&f, &r, 4);
-			if ((f != f) || (r & 0x7f800000) == 0x7f800000)
-				continue;
-			d = (double)(int64_t)r;
-			fc = f;
-			dc = d;
-			ibc_reduce_finish(&hc, 1, IBC_HALF, IBC_OP_AVG, n);
-			ibc_reduce_finish(&hbc, 1, IBC_BF16, IBC_OP_AVG, n);
-			ibc_reduce_finish(&fc, 1, IBC_FLOAT, IBC_OP_AVG, n);
-			ibc_reduce_finish(&dc, 1, IBC_DOUBLE, IBC_OP_AVG, n);
-			bad += vd_avg_half(h, n) != hc;
-			bad += vd_avg_bf16(hb, n) != hbc;
-			bad += vd_f32_bits(vd_avg_float(f, n)) != vd_f32_bits(fc);
-			bad += vd_f64_bits(vd_avg_double(d, n)) != vd_f64_bits(dc);
+	for (int dt = 0; dt < IBC_DTYPE_COUNT; dt++) {
+		size_t size = vd_size(dt);
+		int bad = 0;
+
+		for (size_t j = 0; j < sizeof(ns) / sizeof(ns[0]); j++) {
+			uint64_t in[N];
+
+			for (size_t i = 0; i < N; i++) {
+				in[i] = random_elem(dt);
+				vd_store_bits(buf, i, size, in[i]);
+			}
+			ibc_reduce_finish(buf, N, (enum ibc_dtype)dt, IBC_OP_AVG, ns[j]);
+			for (size_t i = 0; i < N; i++)
+				bad += vd_load_bits(buf, i, size) !=
+				       (vd_div_bits(dt, in[i], ns[j]) & (~0ull >> (64 - 8 * size)));
 		}
-		is_int(bad, 0, "avg divisions by %d == ibc_reduce_finish", n);
+		is_int(bad, 0,
+		       "%s avg division by 2 .. 1000000007: nvcc == gcc (ibc_reduce_finish)",
+		       dt_name(dt));
 	}
 }
 
 int main(void)
 {
-	int nranks[] = {1, 2, 3, 8, 300, 3000};
+	static const int nranks[] = {1, 2, 3, 8, 257, 300, 2049, 3000, (1 << 24) + 3};
 
 	conversions();
 	for (int dt = 0; dt < IBC_DTYPE_COUNT; dt++)
 		for (int op = 0; op < IBC_OP_COUNT; op++)
 			for (size_t j = 0; j < sizeof(nranks) / sizeof(nranks[0]); j++)
-				fill_and_check(dt, op, nranks[j], 99 + j);
-	avg();
+				scheme(dt, op, nranks[j], 99 + j);
+	division();
 	return tap_done();
 }
