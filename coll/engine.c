@@ -126,6 +126,25 @@ struct run {
 	int dev_busy;
 };
 
+/* Staging slot `slot` of a link is free again once its previous copy to the device finished.
+ * Returns 1 when free, 0 while that copy runs, or a negative errno. */
+static inline int slot_free(struct run *R, struct ibc_eng_link *el, int slot)
+{
+	struct ibc_comm *c = R->c;
+	int rc;
+
+	if (!el->rbusy[slot])
+		return 1;
+	rc = c->mem->done(c->memctx, el->rticket[slot]);
+	if (rc < 0)
+		return ibc__comm_mem_fail(c, rc, "copying to the device");
+	if (!rc)
+		return 0;
+	el->rbusy[slot] = false;
+	R->dev_busy--;
+	return 1;
+}
+
 static int prepost(struct run *R, int li, bool *progress)
 {
 	struct ibc_eng_link *el = &R->p->eng[li];
@@ -146,15 +165,9 @@ static int prepost(struct run *R, int li, bool *progress)
 		} else {
 			struct ibc_buf *s = R->slots[li];
 
-			if (el->rbusy[slot]) { /* its copy to the device is still running */
-				rc = c->mem->done(c->memctx, el->rticket[slot]);
-				if (rc < 0)
-					return ibc__comm_mem_fail(c, rc, "copying to the device");
-				if (!rc)
-					return 0;
-				el->rbusy[slot] = false;
-				R->dev_busy--;
-			}
+			rc = slot_free(R, el, slot);
+			if (rc <= 0) /* 0: its copy to the device is still running */
+				return rc;
 			dst = (char *)s->ptr + (size_t)slot * c->max_chunk;
 			mr = s->mr;
 		}
@@ -236,156 +249,202 @@ static int flush_recv(struct run *R, struct ibc_eng_link *el, void *data, size_t
 	return rc ? ibc__comm_tp_fail(c, rc, el->l, "flushing a receive") : 0;
 }
 
-/* Execute the op at the lane's pc. Returns 1 when it completed, 0 when blocked, <0 error. */
-static int step(struct run *R, struct ibc_lane *ln, const struct ibc_step *op)
+/* Queue a send (staged: first copy src from the device into the next staging slot) and post
+ * what can go. Returns 1 when queued, 0 when the queue is full, <0 on error. */
+static inline int step_send(struct run *R, const struct ibc_step *op, size_t bytes)
+{
+	struct ibc_comm *c = R->c;
+	struct ibc_eng_link *el = &R->p->eng[op->link];
+	struct send_ent *e;
+	bool prog = false;
+	int rc;
+
+	if (el->shead - el->stail >= el->max_sends ||
+	    (c->staged && el->shead - el->stail >= c->depth))
+		return 0;
+	e = &el->sq[el->shead % ENG_MAX_SENDS];
+	e->bytes = bytes;
+	e->copying = false;
+	if (c->staged) {
+		struct ibc_buf *s = R->slots[op->link];
+		void *slot = (char *)s->ptr + (size_t)(el->shead % c->depth) * c->max_chunk;
+
+		e->src = slot;
+		e->mr = s->mr;
+		if (bytes) {
+			rc = c->mem->copy_async(c->memctx, slot, op->src, bytes, IBC_COPY_D2H,
+						&e->ticket);
+			if (rc)
+				return ibc__comm_mem_fail(c, rc, "copying from the device");
+			e->copying = true;
+			R->dev_busy++;
+		}
+	} else {
+		e->src = op->src;
+		e->mr = op->mr;
+	}
+	el->shead++;
+	rc = poll_sends(R, op->link, &prog);
+	return rc ? rc : 1;
+}
+
+static int bad_size(const struct ibc_comm *c, const struct ibc_link *l, size_t sz, size_t bytes)
+{
+	ibc_err_set("rank %d: message of %zu bytes from rank %d, expected %zu: ranks disagree on "
+		    "sizes or options",
+		    c->rank, sz, l->peer, bytes);
+	return -EPROTO;
+}
+
+/* A receive on a transport with direct reads: reduce or copy straight from its buffer. */
+static inline int step_recv_direct(struct run *R, const struct ibc_step *op,
+				   struct ibc_eng_link *el, size_t bytes)
 {
 	struct ibc_comm *c = R->c;
 	struct ibc_prog *p = R->p;
-	size_t bytes = op->count * R->esize;
-	struct ibc_eng_link *el;
-	struct ibc_link *l;
+	struct ibc_link *l = el->l;
+	const void *data;
+	size_t sz = 0;
+	int rc;
+
+	rc = c->ops->recv_direct(l->r, l->seq, &data, &sz);
+	if (rc == -EAGAIN)
+		return 0;
+	if (rc)
+		return ibc__comm_tp_fail(c, rc, l, "receiving");
+	if (sz != bytes)
+		return bad_size(c, l, sz, bytes);
+	if (op->kind == IBC_OPK_RECV_REDUCE)
+		ibc_reduce(op->dst, op->src, data, op->count, p->dt, p->op);
+	else if (bytes)
+		memcpy(op->dst, data, bytes);
+	rc = c->ops->recv_release(l->r);
+	if (rc)
+		return ibc__comm_tp_fail(c, rc, l, "releasing a receive");
+	l->seq++;
+	el->done++;
+	return 1;
+}
+
+/* A receive that landed in its staging slot: reduce it into dst, or (staged) start its copy
+ * to the device. */
+static inline int recv_from_slot(struct run *R, const struct ibc_step *op,
+				 struct ibc_eng_link *el, size_t bytes)
+{
+	struct ibc_comm *c = R->c;
+	struct ibc_prog *p = R->p;
+	struct ibc_buf *s = R->slots[op->link];
+	int k = el->done % c->depth, rc;
+	char *slot = (char *)s->ptr + (size_t)k * c->max_chunk;
+
+	rc = flush_recv(R, el, slot, bytes, s->mr);
+	if (rc)
+		return rc;
+	if (op->kind == IBC_OPK_RECV_COPY) { /* staged: slot -> device */
+		if (!bytes)
+			return 0;
+		rc = c->mem->copy_async(c->memctx, op->dst, slot, bytes, IBC_COPY_H2D,
+					&el->rticket[k]);
+		if (rc)
+			return ibc__comm_mem_fail(c, rc, "copying to the device");
+		el->rbusy[k] = true;
+		R->dev_busy++;
+		return 0;
+	}
+	if (c->device) {
+		rc = c->mem->reduce(c->memctx, op->dst, op->src, slot, op->count, p->dt, p->op);
+		return rc ? ibc__comm_mem_fail(c, rc, "reducing") : 0;
+	}
+	ibc_reduce(op->dst, op->src, slot, op->count, p->dt, p->op);
+	return 0;
+}
+
+/* RECV_REDUCE, RECV_COPY: complete the oldest pre-posted receive of the link. */
+static inline int step_recv(struct run *R, const struct ibc_step *op, size_t bytes)
+{
+	struct ibc_comm *c = R->c;
+	struct ibc_eng_link *el = &R->p->eng[op->link];
+	struct ibc_link *l = el->l;
 	int rc, done = 0;
 	size_t sz = 0;
 
-	switch (op->kind) {
-	case IBC_OPK_SEND: {
-		struct send_ent *e;
+	if (c->direct)
+		return step_recv_direct(R, op, el, bytes);
+	if (el->posted == el->done) {
 		bool prog = false;
 
-		el = &p->eng[op->link];
-		if (el->shead - el->stail >= el->max_sends ||
-		    (c->staged && el->shead - el->stail >= c->depth))
+		rc = prepost(R, op->link, &prog);
+		if (rc)
+			return rc;
+		if (el->posted == el->done)
 			return 0;
-		e = &el->sq[el->shead % ENG_MAX_SENDS];
-		e->bytes = bytes;
-		e->copying = false;
-		if (c->staged) {
-			struct ibc_buf *s = R->slots[op->link];
-			void *slot = (char *)s->ptr + (size_t)(el->shead % c->depth) * c->max_chunk;
-
-			e->src = slot;
-			e->mr = s->mr;
-			if (bytes) {
-				rc = c->mem->copy_async(c->memctx, slot, op->src, bytes,
-							IBC_COPY_D2H, &e->ticket);
-				if (rc)
-					return ibc__comm_mem_fail(c, rc, "copying from the device");
-				e->copying = true;
-				R->dev_busy++;
-			}
-		} else {
-			e->src = op->src;
-			e->mr = op->mr;
-		}
-		el->shead++;
-		rc = poll_sends(R, op->link, &prog);
-		return rc ? rc : 1;
 	}
+	rc = c->ops->test(el->rreq[el->done % c->depth], &done, &sz);
+	if (rc)
+		return ibc__comm_tp_fail(c, rc, l, "receiving");
+	if (!done)
+		return 0;
+	if (sz != bytes)
+		return bad_size(c, l, sz, bytes);
+	if (op->kind == IBC_OPK_RECV_REDUCE || c->staged)
+		rc = recv_from_slot(R, op, el, bytes);
+	else
+		rc = flush_recv(R, el, op->dst, bytes, op->mr);
+	if (rc)
+		return rc;
+	el->done++;
+	return 1;
+}
+
+static inline int step_finish(struct run *R, const struct ibc_step *op)
+{
+	struct ibc_comm *c = R->c;
+	struct ibc_prog *p = R->p;
+	int rc;
+
+	if (c->device) {
+		rc = c->mem->finish(c->memctx, op->dst, op->count, p->dt, p->op, p->nranks);
+		return rc ? ibc__comm_mem_fail(c, rc, "finishing") : 1;
+	}
+	ibc_reduce_finish(op->dst, op->count, p->dt, p->op, p->nranks);
+	return 1;
+}
+
+static inline int step_copy(struct run *R, const struct ibc_step *op, size_t bytes)
+{
+	struct ibc_comm *c = R->c;
+	int rc;
+
+	if (op->dst == op->src || !bytes)
+		return 1;
+	if (c->device) {
+		rc = c->mem->copy(c->memctx, op->dst, op->src, bytes, IBC_COPY_D2D);
+		return rc ? ibc__comm_mem_fail(c, rc, "copying") : 1;
+	}
+	memcpy(op->dst, op->src, bytes);
+	return 1;
+}
+
+/* Execute the op at the lane's pc. Returns 1 when it completed, 0 when blocked, <0 error. */
+static inline int step(struct run *R, const struct ibc_step *op)
+{
+	size_t bytes = op->count * R->esize;
+
+	switch (op->kind) {
+	case IBC_OPK_SEND:
+		return step_send(R, op, bytes);
 	case IBC_OPK_RECV_REDUCE:
 	case IBC_OPK_RECV_COPY:
-		el = &p->eng[op->link];
-		l = el->l;
-		if (c->direct) {
-			const void *data;
-
-			rc = c->ops->recv_direct(l->r, l->seq, &data, &sz);
-			if (rc == -EAGAIN)
-				return 0;
-			if (rc)
-				return ibc__comm_tp_fail(c, rc, l, "receiving");
-			if (sz != bytes) {
-				ibc_err_set("rank %d: message of %zu bytes from rank %d, expected "
-					    "%zu: ranks disagree on sizes or options",
-					    c->rank, sz, l->peer, bytes);
-				return -EPROTO;
-			}
-			if (op->kind == IBC_OPK_RECV_REDUCE)
-				ibc_reduce(op->dst, op->src, data, op->count, p->dt, p->op);
-			else if (bytes)
-				memcpy(op->dst, data, bytes);
-			rc = c->ops->recv_release(l->r);
-			if (rc)
-				return ibc__comm_tp_fail(c, rc, l, "releasing a receive");
-			l->seq++;
-			el->done++;
-			return 1;
-		}
-		if (el->posted == el->done) {
-			bool prog = false;
-
-			rc = prepost(R, op->link, &prog);
-			if (rc)
-				return rc;
-			if (el->posted == el->done)
-				return 0;
-		}
-		rc = c->ops->test(el->rreq[el->done % c->depth], &done, &sz);
-		if (rc)
-			return ibc__comm_tp_fail(c, rc, l, "receiving");
-		if (!done)
-			return 0;
-		if (sz != bytes) {
-			ibc_err_set("rank %d: message of %zu bytes from rank %d, expected %zu: ranks "
-				    "disagree on sizes or options",
-				    c->rank, sz, l->peer, bytes);
-			return -EPROTO;
-		}
-		if (op->kind == IBC_OPK_RECV_REDUCE || c->staged) {
-			struct ibc_buf *s = R->slots[op->link];
-			int k = el->done % c->depth;
-			char *slot = (char *)s->ptr + (size_t)k * c->max_chunk;
-
-			rc = flush_recv(R, el, slot, bytes, s->mr);
-			if (rc)
-				return rc;
-			if (op->kind == IBC_OPK_RECV_COPY) { /* staged: slot -> device */
-				if (bytes) {
-					rc = c->mem->copy_async(c->memctx, op->dst, slot, bytes,
-								IBC_COPY_H2D, &el->rticket[k]);
-					if (rc)
-						return ibc__comm_mem_fail(c, rc,
-									  "copying to the device");
-					el->rbusy[k] = true;
-					R->dev_busy++;
-				}
-			} else if (c->device) {
-				rc = c->mem->reduce(c->memctx, op->dst, op->src, slot, op->count,
-						    p->dt, p->op);
-				if (rc)
-					return ibc__comm_mem_fail(c, rc, "reducing");
-			} else {
-				ibc_reduce(op->dst, op->src, slot, op->count, p->dt, p->op);
-			}
-		} else {
-			rc = flush_recv(R, el, op->dst, bytes, op->mr);
-			if (rc)
-				return rc;
-		}
-		el->done++;
-		return 1;
+		return step_recv(R, op, bytes);
 	case IBC_OPK_WAIT_LANE:
-		return p->lanes[op->lane].pc >= op->pc;
+		return R->p->lanes[op->lane].pc >= op->pc;
 	case IBC_OPK_WAIT_SENDS:
-		el = &p->eng[op->link];
-		return el->stail == el->shead;
+		return R->p->eng[op->link].stail == R->p->eng[op->link].shead;
 	case IBC_OPK_FINISH:
-		if (c->device) {
-			rc = c->mem->finish(c->memctx, op->dst, op->count, p->dt, p->op, p->nranks);
-			return rc ? ibc__comm_mem_fail(c, rc, "finishing") : 1;
-		}
-		ibc_reduce_finish(op->dst, op->count, p->dt, p->op, p->nranks);
-		return 1;
+		return step_finish(R, op);
 	case IBC_OPK_COPY:
-		if (op->dst == op->src || !bytes)
-			return 1;
-		if (c->device) {
-			rc = c->mem->copy(c->memctx, op->dst, op->src, bytes, IBC_COPY_D2D);
-			return rc ? ibc__comm_mem_fail(c, rc, "copying") : 1;
-		}
-		memcpy(op->dst, op->src, bytes);
-		return 1;
+		return step_copy(R, op, bytes);
 	}
-	(void)ln;
 	return -EINVAL;
 }
 
@@ -460,7 +519,7 @@ static int poll_all(struct run *R, bool *progress, bool *all_done)
 		struct ibc_lane *ln = &p->lanes[i];
 
 		while (ln->pc < ln->nops) {
-			rc = step(R, ln, &ln->ops[ln->pc]);
+			rc = step(R, &ln->ops[ln->pc]);
 			if (rc < 0)
 				return rc;
 			if (rc == 0)
@@ -483,17 +542,27 @@ static int poll_all(struct run *R, bool *progress, bool *all_done)
 	return 0;
 }
 
-int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
+/* Whether link el needs staging slots for this program: every link when user buffers are
+ * staged, else a receive link without direct reads that reduces. */
+static bool needs_slots(const struct ibc_comm *c, const struct ibc_prog *p,
+			const struct ibc_eng_link *el)
 {
-	struct ibc_buf *slots_store[64];
-	struct run R = { .c = c, .p = p, .esize = ibc_dtype_size(p->dt) };
-	uint64_t last = ibc_now_ns(), tmo = (uint64_t)c->timeout_ms * 1000000ull, idle_since = 0;
-	bool has_wait = IBC_TP_HAS(c->ops, wait) && IBC_TP_HAS(c->ops, epoch);
-	int i, rc = 0;
+	int j, need = c->staged;
 
-	R.slots = p->nlinks <= 64 ? slots_store : calloc((size_t)p->nlinks, sizeof(*R.slots));
-	if (!R.slots)
-		return -ENOMEM;
+	if (!c->staged && (el->l->is_send || c->direct || !el->nrops))
+		return false;
+	for (j = 0; j < el->nrops; j++)
+		need |= p->lanes[el->lane].ops[el->rops[j]].kind == IBC_OPK_RECV_REDUCE;
+	return need;
+}
+
+/* Reset the engine state of every link and lane; find each link's staging slots. */
+static int run_setup(struct run *R)
+{
+	struct ibc_comm *c = R->c;
+	struct ibc_prog *p = R->p;
+	int i, rc;
+
 	for (i = 0; i < p->nlinks; i++) {
 		struct ibc_eng_link *el = &p->eng[i];
 
@@ -501,76 +570,101 @@ int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
 		el->posted = el->done = el->shead = el->spost = el->stail = 0;
 		memset(el->rbusy, 0, sizeof(el->rbusy));
 		el->max_sends = IBC_MIN(IBC_MAX(c->props.max_requests, 1), ENG_MAX_SENDS);
-		R.slots[i] = NULL;
-		if (c->staged || (!el->l->is_send && !c->direct && el->nrops)) {
-			int j, need = c->staged;
-
-			for (j = 0; j < el->nrops; j++)
-				need |= p->lanes[el->lane].ops[el->rops[j]].kind ==
-					IBC_OPK_RECV_REDUCE;
-			if (need) {
-				rc = ibc__comm_link_slots(c, el->l, &R.slots[i]);
-				if (rc)
-					goto out;
-			}
+		R->slots[i] = NULL;
+		if (needs_slots(c, p, el)) {
+			rc = ibc__comm_link_slots(c, el->l, &R->slots[i]);
+			if (rc)
+				return rc;
 		}
 	}
 	for (i = 0; i < p->nlanes; i++)
 		p->lanes[i].pc = 0;
+	return 0;
+}
 
-	for (;;) {
-		bool progress = false, all_done = false;
-		uint64_t now, epoch;
+/* Idle-time state of a run: when it last moved, since when it has been idle (0: it is not). */
+struct idle {
+	uint64_t last, idle_since, tmo;
+	bool has_wait; /* the transport can sleep until an event (wait + epoch) */
+};
 
-		rc = poll_all(&R, &progress, &all_done);
-		if (rc)
-			goto out;
-		if (all_done)
-			break;
-		now = ibc_now_ns();
-		if (progress) {
-			last = now;
-			idle_since = 0;
-			continue;
-		}
-		if (c->abort_flag && *c->abort_flag) {
-			ibc_err_set("rank %d (host %s): aborted: another rank died", c->rank,
-				    ibc__comm_host(c, c->rank));
-			rc = -ECANCELED;
-			goto out;
-		}
-		if (now - last > tmo) {
-			rc = timeout_error(&R);
-			goto out;
-		}
-		if (!idle_since)
-			idle_since = now;
-		/* Spin: poll the queues directly, which costs no peer anything. With more ranks
-		 * than cores, yield every round so the rank we wait for gets this core. While a
-		 * device copy is in flight keep polling: no transport event announces its end. */
-		if (!has_wait || R.dev_busy || now - idle_since < (uint64_t)c->spin_ns) {
-			if (c->oversubscribed || now - idle_since > 4000 || !has_wait)
-				sched_yield();
-			else
-				for (i = 0; i < 32; i++)
-					cpu_relax();
-			continue;
-		}
-		/* Sleep: arm the transport's wake-up (epoch), look once more, then wait. */
-		epoch = c->ops->epoch(c->ctx);
-		rc = poll_all(&R, &progress, &all_done);
-		c->ops->wait(c->ctx, epoch, rc || progress || all_done ? 0 : c->wait_ms);
-		if (rc)
-			goto out;
-		if (all_done)
-			break;
-		if (progress) {
-			last = ibc_now_ns();
-			idle_since = 0;
-		}
+/* Nothing moved and the spin budget is spent: arm the transport's wake-up (epoch), look once
+ * more, then wait. Returns 1 when the program completed, 0 to go on, <0 on error. */
+static inline int run_sleep(struct run *R, struct idle *I)
+{
+	struct ibc_comm *c = R->c;
+	bool progress = false, all_done = false;
+	uint64_t epoch = c->ops->epoch(c->ctx);
+	int rc = poll_all(R, &progress, &all_done);
+
+	c->ops->wait(c->ctx, epoch, rc || progress || all_done ? 0 : c->wait_ms);
+	if (rc)
+		return rc;
+	if (all_done)
+		return 1;
+	if (progress) {
+		I->last = ibc_now_ns();
+		I->idle_since = 0;
 	}
-out:
+	return 0;
+}
+
+/* After a pass over the program: note progress, or check abort and timeout, then spin or
+ * sleep. Returns 1 when the program completed, 0 to go on, <0 on error. */
+static inline int run_idle(struct run *R, struct idle *I, bool progress)
+{
+	struct ibc_comm *c = R->c;
+	uint64_t now = ibc_now_ns();
+	int i;
+
+	if (progress) {
+		I->last = now;
+		I->idle_since = 0;
+		return 0;
+	}
+	if (c->abort_flag && *c->abort_flag) {
+		ibc_err_set("rank %d (host %s): aborted: another rank died", c->rank,
+			    ibc__comm_host(c, c->rank));
+		return -ECANCELED;
+	}
+	if (now - I->last > I->tmo)
+		return timeout_error(R);
+	if (!I->idle_since)
+		I->idle_since = now;
+	/* Spin: poll the queues directly, which costs no peer anything. With more ranks than
+	 * cores, yield every round so the rank we wait for gets this core. While a device copy
+	 * is in flight keep polling: no transport event announces its end. */
+	if (I->has_wait && !R->dev_busy && now - I->idle_since >= (uint64_t)c->spin_ns)
+		return run_sleep(R, I);
+	if (c->oversubscribed || now - I->idle_since > 4000 || !I->has_wait)
+		sched_yield();
+	else
+		for (i = 0; i < 32; i++)
+			cpu_relax();
+	return 0;
+}
+
+int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
+{
+	struct ibc_buf *slots_store[64];
+	struct run R = { .c = c, .p = p, .esize = ibc_dtype_size(p->dt) };
+	struct idle I = { .last = ibc_now_ns(), .tmo = (uint64_t)c->timeout_ms * 1000000ull,
+			  .has_wait = IBC_TP_HAS(c->ops, wait) && IBC_TP_HAS(c->ops, epoch) };
+	int rc;
+
+	R.slots = p->nlinks <= 64 ? slots_store : calloc((size_t)p->nlinks, sizeof(*R.slots));
+	if (!R.slots)
+		return -ENOMEM;
+	rc = run_setup(&R);
+	while (!rc) {
+		bool progress = false, all_done = false;
+
+		rc = poll_all(&R, &progress, &all_done);
+		if (rc || all_done)
+			break;
+		rc = run_idle(&R, &I, progress);
+	}
 	if (R.slots != slots_store)
 		free(R.slots);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
