@@ -251,22 +251,20 @@ static int add_link(struct ibc_comm *c, const struct ibc_link_req *r, struct ibc
 }
 
 struct pending {
-	struct ibc_link *l;
-	struct ibc_tp_listener *lst; /* owned until accepted */
+	struct ibc_link *l; /* borrowed from the comm */
+	struct ibc_tp_listener *lst; /* owned; closed when ibc_comm_connect returns */
 	char handle[IBC_TP_HANDLE_BYTES];
 };
 
-int ibc_comm_connect(struct ibc_comm *c, const struct ibc_link_req *req, int n,
-		     struct ibc_link **links)
+/* Phase 1: reuse the links the comm has; add the others to pend, where the receivers listen
+ * and ship their handle to the sender. */
+static int connect_listen(struct ibc_comm *c, const struct ibc_link_req *req, int n,
+			  struct ibc_link **links, struct pending *pend, int *npend)
 {
-	struct pending *pend = calloc((size_t)(n ? n : 1), sizeof(*pend));
-	int npend = 0, i, rc = 0, left;
-	uint64_t t0 = ibc_now_ns();
+	int i, rc;
 
-	if (!pend)
-		return -ENOMEM;
-	/* 1. receivers listen and ship handles; 2. senders fetch handles */
 	for (i = 0; i < n; i++) {
+		struct pending *pd = &pend[*npend];
 		struct ibc_link *l = find_link(c, &req[i]);
 
 		if (l) {
@@ -275,77 +273,103 @@ int ibc_comm_connect(struct ibc_comm *c, const struct ibc_link_req *req, int n,
 		}
 		if (req[i].peer < 0 || req[i].peer >= c->nranks || req[i].peer == c->rank) {
 			ibc_err_set("internal: bad link to rank %d", req[i].peer);
-			rc = -EINVAL;
-			goto out;
+			return -EINVAL;
 		}
 		rc = add_link(c, &req[i], &l);
 		if (rc)
-			goto out;
+			return rc;
 		links[i] = l;
-		pend[npend].l = l;
+		pd->l = l;
 		if (!l->is_send) {
-			rc = c->ops->listen(c->ctx, 0, pend[npend].handle, &pend[npend].lst);
-			if (rc) {
-				tp_fail(c, rc, l, "listening for");
-				goto out;
-			}
-			rc = ibc_boot_send(c->boot, l->peer, CONN_TAG(l->stream),
-					   pend[npend].handle, IBC_TP_HANDLE_BYTES);
+			rc = c->ops->listen(c->ctx, 0, pd->handle, &pd->lst);
 			if (rc)
-				goto out;
+				return tp_fail(c, rc, l, "listening for");
+			rc = ibc_boot_send(c->boot, l->peer, CONN_TAG(l->stream), pd->handle,
+					   IBC_TP_HANDLE_BYTES);
+			if (rc)
+				return rc;
 		}
-		npend++;
+		(*npend)++;
 	}
+	return 0;
+}
+
+/* One pass of connect/accept over the links not yet up; *left counts those. */
+static int connect_pass(struct ibc_comm *c, struct pending *pend, int npend, int *left)
+{
+	int i, rc;
+
 	for (i = 0; i < npend; i++) {
+		struct ibc_link *l = pend[i].l;
+
+		if (l->s || l->r)
+			continue;
+		if (l->is_send)
+			rc = c->ops->connect(c->ctx, 0, pend[i].handle, &l->s);
+		else
+			rc = c->ops->accept(pend[i].lst, &l->r);
+		if (rc == -EAGAIN)
+			continue;
+		if (rc)
+			return tp_fail(c, rc, l, l->is_send ? "connecting" : "accepting");
+		(*left)--;
+	}
+	return 0;
+}
+
+/* Name the first link still down. */
+static int connect_timeout(struct ibc_comm *c, const struct pending *pend, int npend)
+{
+	int i;
+
+	for (i = 0; i < npend && (pend[i].l->s || pend[i].l->r); i++)
+		;
+	ibc_err_set("rank %d (host %s): timed out after %.1f s connecting %s rank %d (host %s) "
+		    "over %s",
+		    c->rank, host_of(c, c->rank), c->timeout_ms / 1e3,
+		    pend[i].l->is_send ? "to" : "from", pend[i].l->peer,
+		    host_of(c, pend[i].l->peer), c->ops->name);
+	return -ETIMEDOUT;
+}
+
+/* Phase 3: poll connect/accept until every link is up, an abort or the timeout. */
+static int connect_poll(struct ibc_comm *c, struct pending *pend, int npend, uint64_t t0)
+{
+	int rc, left = npend;
+
+	for (;;) {
+		rc = connect_pass(c, pend, npend, &left);
+		if (rc || !left)
+			return rc;
+		if (c->abort_flag && *c->abort_flag) {
+			ibc_err_set("rank %d: aborted while connecting: another rank died", c->rank);
+			return -ECANCELED;
+		}
+		if (ibc_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000ull)
+			return connect_timeout(c, pend, npend);
+		sched_yield();
+	}
+}
+
+int ibc_comm_connect(struct ibc_comm *c, const struct ibc_link_req *req, int n,
+		     struct ibc_link **links)
+{
+	struct pending *pend = calloc((size_t)(n ? n : 1), sizeof(*pend));
+	int npend = 0, i, rc;
+	uint64_t t0 = ibc_now_ns();
+
+	if (!pend)
+		return -ENOMEM;
+	/* 1. receivers listen and ship handles; 2. senders fetch handles; 3. connect */
+	rc = connect_listen(c, req, n, links, pend, &npend);
+	for (i = 0; i < npend && !rc; i++) {
 		if (!pend[i].l->is_send)
 			continue;
 		rc = ibc_boot_recv(c->boot, pend[i].l->peer, CONN_TAG(pend[i].l->stream),
 				   pend[i].handle, IBC_TP_HANDLE_BYTES);
-		if (rc)
-			goto out;
 	}
-	/* 3. poll connect/accept until every link is up */
-	for (left = npend;;) {
-		for (i = 0; i < npend; i++) {
-			struct ibc_link *l = pend[i].l;
-
-			if (l->s || l->r)
-				continue;
-			if (l->is_send)
-				rc = c->ops->connect(c->ctx, 0, pend[i].handle, &l->s);
-			else
-				rc = c->ops->accept(pend[i].lst, &l->r);
-			if (rc == -EAGAIN) {
-				rc = 0;
-				continue;
-			}
-			if (rc) {
-				tp_fail(c, rc, l, l->is_send ? "connecting" : "accepting");
-				goto out;
-			}
-			left--;
-		}
-		if (!left)
-			break;
-		if (c->abort_flag && *c->abort_flag) {
-			ibc_err_set("rank %d: aborted while connecting: another rank died", c->rank);
-			rc = -ECANCELED;
-			goto out;
-		}
-		if (ibc_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000ull) {
-			for (i = 0; i < npend && (pend[i].l->s || pend[i].l->r); i++)
-				;
-			ibc_err_set("rank %d (host %s): timed out after %.1f s connecting %s rank "
-				    "%d (host %s) over %s",
-				    c->rank, host_of(c, c->rank), c->timeout_ms / 1e3,
-				    pend[i].l->is_send ? "to" : "from", pend[i].l->peer,
-				    host_of(c, pend[i].l->peer), c->ops->name);
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-		sched_yield();
-	}
-out:
+	if (!rc)
+		rc = connect_poll(c, pend, npend, t0);
 	for (i = 0; i < npend; i++)
 		if (pend[i].lst)
 			c->ops->close_listen(pend[i].lst);
