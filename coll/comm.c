@@ -342,7 +342,8 @@ static int connect_poll(struct ibc_comm *c, struct pending *pend, int npend, uin
 		if (rc || !left)
 			return rc;
 		if (c->abort_flag && *c->abort_flag) {
-			ibc_err_set("rank %d: aborted while connecting: another rank died", c->rank);
+			ibc_err_set("rank %d: aborted while connecting: another rank died",
+				    c->rank);
 			return -ECANCELED;
 		}
 		if (ibc_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000ull)
