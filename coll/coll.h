@@ -12,6 +12,10 @@
  *       whole buffer with partner rank ^ 2^k (ranks beyond the largest power of two fold into
  *       a partner first and get the result last). Not bandwidth-optimal; for small sizes,
  *       host memory, messages of at most the engine's chunk.
+ * rhd:  recursive halving then doubling (Rabenseifner): reduce-scatter by halving, allgather
+ *       by doubling, moving as much as a ring in 2 log2(p) steps; host memory.
+ *
+ * One file per family: ring.c, tree.c, rd.c (rd and rhd); coll.c dispatches.
  */
 #ifndef IBC_COLL_H
 #define IBC_COLL_H

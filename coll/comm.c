@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "comm.h"
+#include "comm_int.h"
 #include "ibc_common.h"
 
 #include <sched.h>
@@ -8,30 +9,7 @@
 #include <string.h>
 
 #define CONN_TAG(stream) ((0x10u << 24) | ((uint32_t)(stream)&0xffffffu))
-#define ENG_MAX_DEPTH 16
-#define ENG_MAX_SENDS 256
-
-/* Engine state of one link during a program run. */
-struct ibc_eng_link {
-	struct ibc_link *l; /* borrowed */
-	int lane;
-	int *rops; /* owned: indices (in lane order) of this link's receive ops */
-	int nrops, caprops;
-	int posted, done; /* receives pre-posted / completed, indices into rops */
-	struct ibc_tp_req *rreq[ENG_MAX_DEPTH];
-	uint64_t rticket[ENG_MAX_DEPTH]; /* staged receive slot: its device copy */
-	bool rbusy[ENG_MAX_DEPTH];
-	struct send_ent {
-		const void *src; /* borrowed: user buffer or staging slot */
-		size_t bytes;
-		struct ibc_tp_mr *mr; /* borrowed */
-		uint64_t ticket; /* staged: the device-to-host copy */
-		bool copying;
-	} sq[ENG_MAX_SENDS]; /* sends in order: [stail, spost) posted, [spost, shead) not yet */
-	struct ibc_tp_req *sreq[ENG_MAX_SENDS];
-	int shead, spost, stail;
-	int max_sends;
-};
+#define ENG_MAX_DEPTH IBC__ENG_MAX_DEPTH
 
 static const char *host_of(const struct ibc_comm *c, int rank)
 {
@@ -274,22 +252,20 @@ static int add_link(struct ibc_comm *c, const struct ibc_link_req *r, struct ibc
 }
 
 struct pending {
-	struct ibc_link *l;
-	struct ibc_tp_listener *lst; /* owned until accepted */
+	struct ibc_link *l; /* borrowed from the comm */
+	struct ibc_tp_listener *lst; /* owned; closed when ibc_comm_connect returns */
 	char handle[IBC_TP_HANDLE_BYTES];
 };
 
-int ibc_comm_connect(struct ibc_comm *c, const struct ibc_link_req *req, int n,
-		     struct ibc_link **links)
+/* Phase 1: reuse the links the comm has; add the others to pend, where the receivers listen
+ * and ship their handle to the sender. */
+static int connect_listen(struct ibc_comm *c, const struct ibc_link_req *req, int n,
+			  struct ibc_link **links, struct pending *pend, int *npend)
 {
-	struct pending *pend = calloc((size_t)(n ? n : 1), sizeof(*pend));
-	int npend = 0, i, rc = 0, left;
-	uint64_t t0 = ibc_now_ns();
+	int i, rc;
 
-	if (!pend)
-		return -ENOMEM;
-	/* 1. receivers listen and ship handles; 2. senders fetch handles */
 	for (i = 0; i < n; i++) {
+		struct pending *pd = &pend[*npend];
 		struct ibc_link *l = find_link(c, &req[i]);
 
 		if (l) {
@@ -298,77 +274,104 @@ int ibc_comm_connect(struct ibc_comm *c, const struct ibc_link_req *req, int n,
 		}
 		if (req[i].peer < 0 || req[i].peer >= c->nranks || req[i].peer == c->rank) {
 			ibc_err_set("internal: bad link to rank %d", req[i].peer);
-			rc = -EINVAL;
-			goto out;
+			return -EINVAL;
 		}
 		rc = add_link(c, &req[i], &l);
 		if (rc)
-			goto out;
+			return rc;
 		links[i] = l;
-		pend[npend].l = l;
+		pd->l = l;
 		if (!l->is_send) {
-			rc = c->ops->listen(c->ctx, 0, pend[npend].handle, &pend[npend].lst);
-			if (rc) {
-				tp_fail(c, rc, l, "listening for");
-				goto out;
-			}
-			rc = ibc_boot_send(c->boot, l->peer, CONN_TAG(l->stream),
-					   pend[npend].handle, IBC_TP_HANDLE_BYTES);
+			rc = c->ops->listen(c->ctx, 0, pd->handle, &pd->lst);
 			if (rc)
-				goto out;
+				return tp_fail(c, rc, l, "listening for");
+			rc = ibc_boot_send(c->boot, l->peer, CONN_TAG(l->stream), pd->handle,
+					   IBC_TP_HANDLE_BYTES);
+			if (rc)
+				return rc;
 		}
-		npend++;
+		(*npend)++;
 	}
+	return 0;
+}
+
+/* One pass of connect/accept over the links not yet up; *left counts those. */
+static int connect_pass(struct ibc_comm *c, struct pending *pend, int npend, int *left)
+{
+	int i, rc;
+
 	for (i = 0; i < npend; i++) {
+		struct ibc_link *l = pend[i].l;
+
+		if (l->s || l->r)
+			continue;
+		if (l->is_send)
+			rc = c->ops->connect(c->ctx, 0, pend[i].handle, &l->s);
+		else
+			rc = c->ops->accept(pend[i].lst, &l->r);
+		if (rc == -EAGAIN)
+			continue;
+		if (rc)
+			return tp_fail(c, rc, l, l->is_send ? "connecting" : "accepting");
+		(*left)--;
+	}
+	return 0;
+}
+
+/* Name the first link still down. */
+static int connect_timeout(struct ibc_comm *c, const struct pending *pend, int npend)
+{
+	int i;
+
+	for (i = 0; i < npend && (pend[i].l->s || pend[i].l->r); i++)
+		;
+	ibc_err_set("rank %d (host %s): timed out after %.1f s connecting %s rank %d (host %s) "
+		    "over %s",
+		    c->rank, host_of(c, c->rank), c->timeout_ms / 1e3,
+		    pend[i].l->is_send ? "to" : "from", pend[i].l->peer,
+		    host_of(c, pend[i].l->peer), c->ops->name);
+	return -ETIMEDOUT;
+}
+
+/* Phase 3: poll connect/accept until every link is up, an abort or the timeout. */
+static int connect_poll(struct ibc_comm *c, struct pending *pend, int npend, uint64_t t0)
+{
+	int rc, left = npend;
+
+	for (;;) {
+		rc = connect_pass(c, pend, npend, &left);
+		if (rc || !left)
+			return rc;
+		if (c->abort_flag && *c->abort_flag) {
+			ibc_err_set("rank %d: aborted while connecting: another rank died",
+				    c->rank);
+			return -ECANCELED;
+		}
+		if (ibc_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000ull)
+			return connect_timeout(c, pend, npend);
+		sched_yield();
+	}
+}
+
+int ibc_comm_connect(struct ibc_comm *c, const struct ibc_link_req *req, int n,
+		     struct ibc_link **links)
+{
+	struct pending *pend = calloc((size_t)(n ? n : 1), sizeof(*pend));
+	int npend = 0, i, rc;
+	uint64_t t0 = ibc_now_ns();
+
+	if (!pend)
+		return -ENOMEM;
+	/* 1. receivers listen and ship handles; 2. senders fetch handles; 3. connect */
+	rc = connect_listen(c, req, n, links, pend, &npend);
+	for (i = 0; i < npend && !rc; i++) {
 		if (!pend[i].l->is_send)
 			continue;
 		rc = ibc_boot_recv(c->boot, pend[i].l->peer, CONN_TAG(pend[i].l->stream),
 				   pend[i].handle, IBC_TP_HANDLE_BYTES);
-		if (rc)
-			goto out;
 	}
-	/* 3. poll connect/accept until every link is up */
-	for (left = npend;;) {
-		for (i = 0; i < npend; i++) {
-			struct ibc_link *l = pend[i].l;
-
-			if (l->s || l->r)
-				continue;
-			if (l->is_send)
-				rc = c->ops->connect(c->ctx, 0, pend[i].handle, &l->s);
-			else
-				rc = c->ops->accept(pend[i].lst, &l->r);
-			if (rc == -EAGAIN) {
-				rc = 0;
-				continue;
-			}
-			if (rc) {
-				tp_fail(c, rc, l, l->is_send ? "connecting" : "accepting");
-				goto out;
-			}
-			left--;
-		}
-		if (!left)
-			break;
-		if (c->abort_flag && *c->abort_flag) {
-			ibc_err_set("rank %d: aborted while connecting: another rank died", c->rank);
-			rc = -ECANCELED;
-			goto out;
-		}
-		if (ibc_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000ull) {
-			for (i = 0; i < npend && (pend[i].l->s || pend[i].l->r); i++)
-				;
-			ibc_err_set("rank %d (host %s): timed out after %.1f s connecting %s rank "
-				    "%d (host %s) over %s",
-				    c->rank, host_of(c, c->rank), c->timeout_ms / 1e3,
-				    pend[i].l->is_send ? "to" : "from", pend[i].l->peer,
-				    host_of(c, pend[i].l->peer), c->ops->name);
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-		sched_yield();
-	}
-out:
+	if (!rc)
+		rc = connect_poll(c, pend, npend, t0);
 	for (i = 0; i < npend; i++)
 		if (pend[i].lst)
 			c->ops->close_listen(pend[i].lst);
@@ -421,89 +424,6 @@ int ibc_comm_fini(struct ibc_comm *c)
 	return rc;
 }
 
-/* ---------------------------------------------------------------- programs */
-
-int ibc_prog_init(struct ibc_prog *p, int nlanes, struct ibc_link **links, int nlinks,
-		  enum ibc_dtype dt, enum ibc_op op, int nranks)
-{
-	memset(p, 0, sizeof(*p));
-	p->lanes = calloc((size_t)(nlanes ? nlanes : 1), sizeof(*p->lanes));
-	p->eng = calloc((size_t)(nlinks ? nlinks : 1), sizeof(*p->eng));
-	if (!p->lanes || !p->eng) {
-		ibc_prog_free(p);
-		return -ENOMEM;
-	}
-	p->nlanes = nlanes;
-	p->links = links;
-	p->nlinks = nlinks;
-	p->dt = dt;
-	p->op = op;
-	p->nranks = nranks;
-	return 0;
-}
-
-int ibc_prog_set_links(struct ibc_prog *p, struct ibc_link **links, int nlinks)
-{
-	struct ibc_eng_link *eng = calloc((size_t)(nlinks ? nlinks : 1), sizeof(*eng));
-
-	if (!eng) {
-		free(links);
-		return -ENOMEM;
-	}
-	free(p->eng);
-	free(p->links);
-	p->eng = eng;
-	p->links = links;
-	p->nlinks = nlinks;
-	return 0;
-}
-
-int ibc_prog_add(struct ibc_prog *p, int lane, const struct ibc_step *op)
-{
-	struct ibc_lane *ln = &p->lanes[lane];
-
-	if (ln->nops == ln->cap) {
-		int cap = ln->cap ? ln->cap * 2 : 64;
-		struct ibc_step *n = realloc(ln->ops, (size_t)cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		ln->ops = n;
-		ln->cap = cap;
-	}
-	ln->ops[ln->nops++] = *op;
-	if (op->kind == IBC_OPK_RECV_REDUCE || op->kind == IBC_OPK_RECV_COPY) {
-		struct ibc_eng_link *el = &p->eng[op->link];
-
-		if (el->nrops == el->caprops) {
-			int cap = el->caprops ? el->caprops * 2 : 64;
-			int *n = realloc(el->rops, (size_t)cap * sizeof(*n));
-
-			if (!n)
-				return -ENOMEM;
-			el->rops = n;
-			el->caprops = cap;
-		}
-		el->rops[el->nrops++] = ln->nops - 1;
-		el->lane = lane;
-	}
-	return 0;
-}
-
-void ibc_prog_free(struct ibc_prog *p)
-{
-	int i;
-
-	for (i = 0; p->lanes && i < p->nlanes; i++)
-		free(p->lanes[i].ops);
-	for (i = 0; p->eng && i < p->nlinks; i++)
-		free(p->eng[i].rops);
-	free(p->lanes);
-	free(p->eng);
-	free(p->links);
-	memset(p, 0, sizeof(*p));
-}
-
 /* Staging slots for receive-and-reduce on a transport without direct reads. */
 static int link_slots(struct ibc_comm *c, int link_index, struct ibc_buf **slots)
 {
@@ -548,460 +468,19 @@ static int link_index(const struct ibc_comm *c, const struct ibc_link *l)
 	return -1;
 }
 
-struct run {
-	struct ibc_comm *c;
-	struct ibc_prog *p;
-	size_t esize;
-	struct ibc_buf **slots; /* per program link, borrowed */
-	/* device copies started and not yet seen done: only polling notices them finish (no
-	 * transport event does), so the engine must not sleep in the transport's wait() */
-	int dev_busy;
-};
+/* ---------------------------------------------------------------- for the engine (comm_int.h) */
 
-static int prepost(struct run *R, int li, bool *progress)
+int ibc__comm_tp_fail(struct ibc_comm *c, int rc, const struct ibc_link *l, const char *what)
 {
-	struct ibc_eng_link *el = &R->p->eng[li];
-	struct ibc_link *l = el->l;
-	struct ibc_comm *c = R->c;
-
-	while (el->posted < el->nrops && el->posted - el->done < c->depth) {
-		const struct ibc_step *op = &R->p->lanes[el->lane].ops[el->rops[el->posted]];
-		size_t bytes = op->count * R->esize;
-		int slot = el->posted % c->depth;
-		void *dst;
-		struct ibc_tp_mr *mr;
-		int rc;
-
-		if (op->kind == IBC_OPK_RECV_COPY && !c->staged) {
-			dst = op->dst;
-			mr = op->mr;
-		} else {
-			struct ibc_buf *s = R->slots[li];
-
-			if (el->rbusy[slot]) { /* its copy to the device is still running */
-				rc = c->mem->done(c->memctx, el->rticket[slot]);
-				if (rc < 0)
-					return mem_fail(c, rc, "copying to the device");
-				if (!rc)
-					return 0;
-				el->rbusy[slot] = false;
-				R->dev_busy--;
-			}
-			dst = (char *)s->ptr + (size_t)slot * c->max_chunk;
-			mr = s->mr;
-		}
-		rc = c->ops->post_recv(l->r, dst, bytes, l->seq, mr, &el->rreq[slot]);
-		if (rc == -EAGAIN)
-			return 0;
-		if (rc)
-			return tp_fail(c, rc, l, "posting a receive");
-		l->seq++;
-		el->posted++;
-		*progress = true;
-	}
-	return 0;
+	return tp_fail(c, rc, l, what);
 }
 
-/* Post queued sends in order (staged ones once their device copy finished), then reap
- * completions. */
-static int poll_sends(struct run *R, int li, bool *progress)
+int ibc__comm_mem_fail(struct ibc_comm *c, int rc, const char *what)
 {
-	struct ibc_eng_link *el = &R->p->eng[li];
-	struct ibc_comm *c = R->c;
-	int rc;
-
-	while (el->spost != el->shead) {
-		struct send_ent *e = &el->sq[el->spost % ENG_MAX_SENDS];
-
-		if (e->copying) {
-			rc = c->mem->done(c->memctx, e->ticket);
-			if (rc < 0)
-				return mem_fail(c, rc, "copying from the device");
-			if (!rc)
-				break;
-			e->copying = false;
-			R->dev_busy--;
-		}
-		rc = c->ops->post_send(el->l->s, e->src, e->bytes, el->l->seq, e->mr,
-				       &el->sreq[el->spost % ENG_MAX_SENDS]);
-		if (rc == -EAGAIN)
-			break;
-		if (rc)
-			return tp_fail(c, rc, el->l, "posting a send");
-		el->l->seq++;
-		el->spost++;
-		*progress = true;
-	}
-	while (el->stail != el->spost) {
-		int done = 0;
-		size_t sz;
-
-		rc = c->ops->test(el->sreq[el->stail % ENG_MAX_SENDS], &done, &sz);
-		if (rc)
-			return tp_fail(c, rc, el->l, "sending");
-		if (!done)
-			break;
-		el->stail++;
-		*progress = true;
-	}
-	return 0;
+	return mem_fail(c, rc, what);
 }
 
-/* Make data the NIC wrote into device memory visible before a kernel reads it. */
-static int flush_recv(struct run *R, struct ibc_eng_link *el, void *data, size_t bytes,
-		      struct ibc_tp_mr *mr)
+int ibc__comm_link_slots(struct ibc_comm *c, const struct ibc_link *l, struct ibc_buf **slots)
 {
-	struct ibc_comm *c = R->c;
-	struct ibc_tp_req *req = NULL;
-	uint64_t t0 = ibc_now_ns();
-	int rc, done = 0;
-
-	if (!c->device || c->staged || !(c->props.caps & IBC_TP_CAP_NEEDS_FLUSH) ||
-	    !IBC_TP_HAS(c->ops, flush))
-		return 0;
-	rc = c->ops->flush(el->l->r, data, bytes, mr, &req);
-	while (!rc && req && !done) {
-		rc = c->ops->test(req, &done, NULL);
-		if (!rc && !done && ibc_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000ull)
-			rc = -ETIMEDOUT;
-	}
-	return rc ? tp_fail(c, rc, el->l, "flushing a receive") : 0;
-}
-
-/* Execute the op at the lane's pc. Returns 1 when it completed, 0 when blocked, <0 error. */
-static int step(struct run *R, struct ibc_lane *ln, const struct ibc_step *op)
-{
-	struct ibc_comm *c = R->c;
-	struct ibc_prog *p = R->p;
-	size_t bytes = op->count * R->esize;
-	struct ibc_eng_link *el;
-	struct ibc_link *l;
-	int rc, done = 0;
-	size_t sz = 0;
-
-	switch (op->kind) {
-	case IBC_OPK_SEND: {
-		struct send_ent *e;
-		bool prog = false;
-
-		el = &p->eng[op->link];
-		if (el->shead - el->stail >= el->max_sends ||
-		    (c->staged && el->shead - el->stail >= c->depth))
-			return 0;
-		e = &el->sq[el->shead % ENG_MAX_SENDS];
-		e->bytes = bytes;
-		e->copying = false;
-		if (c->staged) {
-			struct ibc_buf *s = R->slots[op->link];
-			void *slot = (char *)s->ptr + (size_t)(el->shead % c->depth) * c->max_chunk;
-
-			e->src = slot;
-			e->mr = s->mr;
-			if (bytes) {
-				rc = c->mem->copy_async(c->memctx, slot, op->src, bytes,
-							IBC_COPY_D2H, &e->ticket);
-				if (rc)
-					return mem_fail(c, rc, "copying from the device");
-				e->copying = true;
-				R->dev_busy++;
-			}
-		} else {
-			e->src = op->src;
-			e->mr = op->mr;
-		}
-		el->shead++;
-		rc = poll_sends(R, op->link, &prog);
-		return rc ? rc : 1;
-	}
-	case IBC_OPK_RECV_REDUCE:
-	case IBC_OPK_RECV_COPY:
-		el = &p->eng[op->link];
-		l = el->l;
-		if (c->direct) {
-			const void *data;
-
-			rc = c->ops->recv_direct(l->r, l->seq, &data, &sz);
-			if (rc == -EAGAIN)
-				return 0;
-			if (rc)
-				return tp_fail(c, rc, l, "receiving");
-			if (sz != bytes) {
-				ibc_err_set("rank %d: message of %zu bytes from rank %d, expected "
-					    "%zu: ranks disagree on sizes or options",
-					    c->rank, sz, l->peer, bytes);
-				return -EPROTO;
-			}
-			if (op->kind == IBC_OPK_RECV_REDUCE)
-				ibc_reduce(op->dst, op->src, data, op->count, p->dt, p->op);
-			else if (bytes)
-				memcpy(op->dst, data, bytes);
-			rc = c->ops->recv_release(l->r);
-			if (rc)
-				return tp_fail(c, rc, l, "releasing a receive");
-			l->seq++;
-			el->done++;
-			return 1;
-		}
-		if (el->posted == el->done) {
-			bool prog = false;
-
-			rc = prepost(R, op->link, &prog);
-			if (rc)
-				return rc;
-			if (el->posted == el->done)
-				return 0;
-		}
-		rc = c->ops->test(el->rreq[el->done % c->depth], &done, &sz);
-		if (rc)
-			return tp_fail(c, rc, l, "receiving");
-		if (!done)
-			return 0;
-		if (sz != bytes) {
-			ibc_err_set("rank %d: message of %zu bytes from rank %d, expected %zu: ranks "
-				    "disagree on sizes or options",
-				    c->rank, sz, l->peer, bytes);
-			return -EPROTO;
-		}
-		if (op->kind == IBC_OPK_RECV_REDUCE || c->staged) {
-			struct ibc_buf *s = R->slots[op->link];
-			int k = el->done % c->depth;
-			char *slot = (char *)s->ptr + (size_t)k * c->max_chunk;
-
-			rc = flush_recv(R, el, slot, bytes, s->mr);
-			if (rc)
-				return rc;
-			if (op->kind == IBC_OPK_RECV_COPY) { /* staged: slot -> device */
-				if (bytes) {
-					rc = c->mem->copy_async(c->memctx, op->dst, slot, bytes,
-								IBC_COPY_H2D, &el->rticket[k]);
-					if (rc)
-						return mem_fail(c, rc, "copying to the device");
-					el->rbusy[k] = true;
-					R->dev_busy++;
-				}
-			} else if (c->device) {
-				rc = c->mem->reduce(c->memctx, op->dst, op->src, slot, op->count,
-						    p->dt, p->op);
-				if (rc)
-					return mem_fail(c, rc, "reducing");
-			} else {
-				ibc_reduce(op->dst, op->src, slot, op->count, p->dt, p->op);
-			}
-		} else {
-			rc = flush_recv(R, el, op->dst, bytes, op->mr);
-			if (rc)
-				return rc;
-		}
-		el->done++;
-		return 1;
-	case IBC_OPK_WAIT_LANE:
-		return p->lanes[op->lane].pc >= op->pc;
-	case IBC_OPK_WAIT_SENDS:
-		el = &p->eng[op->link];
-		return el->stail == el->shead;
-	case IBC_OPK_FINISH:
-		if (c->device) {
-			rc = c->mem->finish(c->memctx, op->dst, op->count, p->dt, p->op, p->nranks);
-			return rc ? mem_fail(c, rc, "finishing") : 1;
-		}
-		ibc_reduce_finish(op->dst, op->count, p->dt, p->op, p->nranks);
-		return 1;
-	case IBC_OPK_COPY:
-		if (op->dst == op->src || !bytes)
-			return 1;
-		if (c->device) {
-			rc = c->mem->copy(c->memctx, op->dst, op->src, bytes, IBC_COPY_D2D);
-			return rc ? mem_fail(c, rc, "copying") : 1;
-		}
-		memcpy(op->dst, op->src, bytes);
-		return 1;
-	}
-	(void)ln;
-	return -EINVAL;
-}
-
-static int timeout_error(struct run *R)
-{
-	struct ibc_comm *c = R->c;
-	int i;
-
-	for (i = 0; i < R->p->nlanes; i++) {
-		struct ibc_lane *ln = &R->p->lanes[i];
-		const struct ibc_step *op;
-		const struct ibc_link *l;
-
-		if (ln->pc >= ln->nops)
-			continue;
-		op = &ln->ops[ln->pc];
-		if (op->kind == IBC_OPK_WAIT_LANE)
-			continue;
-		l = R->p->links[op->link];
-		ibc_err_set("rank %d (host %s): timed out after %.1f s over %s waiting %s rank %d "
-			    "(host %s): message %u on stream %d (%zu bytes) never %s",
-			    c->rank, host_of(c, c->rank), c->timeout_ms / 1e3, c->ops->name,
-			    l->is_send ? "to send to" : "to receive from", l->peer,
-			    host_of(c, l->peer), l->seq, l->stream, op->count * R->esize,
-			    l->is_send ? "found room (the peer stopped receiving)"
-				       : "arrived (the peer stopped sending: dead, hung or slow)");
-		return -ETIMEDOUT;
-	}
-	for (i = 0; i < R->p->nlinks; i++) {
-		struct ibc_eng_link *el = &R->p->eng[i];
-
-		if (el->stail != el->shead) {
-			ibc_err_set("rank %d (host %s): timed out after %.1f s: a send to rank %d "
-				    "(host %s) never completed",
-				    c->rank, host_of(c, c->rank), c->timeout_ms / 1e3, el->l->peer,
-				    host_of(c, el->l->peer));
-			return -ETIMEDOUT;
-		}
-	}
-	ibc_err_set("rank %d: timed out", c->rank);
-	return -ETIMEDOUT;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
-/* One pass over every link and lane. Sets *progress when anything moved and *all_done when
- * every op ran and every send completed (then device copies are synchronised). */
-static int poll_all(struct run *R, bool *progress, bool *all_done)
-{
-	struct ibc_comm *c = R->c;
-	struct ibc_prog *p = R->p;
-	int i, rc;
-
-	*all_done = true;
-	for (i = 0; i < p->nlinks; i++) {
-		rc = 0;
-		if (p->eng[i].l->is_send)
-			rc = poll_sends(R, i, progress);
-		else if (!c->direct)
-			rc = prepost(R, i, progress);
-		if (rc)
-			return rc;
-	}
-	for (i = 0; i < p->nlanes; i++) {
-		struct ibc_lane *ln = &p->lanes[i];
-
-		while (ln->pc < ln->nops) {
-			rc = step(R, ln, &ln->ops[ln->pc]);
-			if (rc < 0)
-				return rc;
-			if (rc == 0)
-				break;
-			ln->pc++;
-			*progress = true;
-		}
-		if (ln->pc < ln->nops)
-			*all_done = false;
-	}
-	for (i = 0; i < p->nlinks && *all_done; i++)
-		if (p->eng[i].stail != p->eng[i].shead)
-			*all_done = false;
-	if (*all_done && c->device) {
-		/* staged copies into the user's buffer must land before we return */
-		rc = c->mem->sync(c->memctx);
-		if (rc)
-			return mem_fail(c, rc, "synchronising");
-	}
-	return 0;
-}
-
-int ibc_prog_run(struct ibc_comm *c, struct ibc_prog *p)
-{
-	struct ibc_buf *slots_store[64];
-	struct run R = { .c = c, .p = p, .esize = ibc_dtype_size(p->dt) };
-	uint64_t last = ibc_now_ns(), tmo = (uint64_t)c->timeout_ms * 1000000ull, idle_since = 0;
-	bool has_wait = IBC_TP_HAS(c->ops, wait) && IBC_TP_HAS(c->ops, epoch);
-	int i, rc = 0;
-
-	R.slots = p->nlinks <= 64 ? slots_store : calloc((size_t)p->nlinks, sizeof(*R.slots));
-	if (!R.slots)
-		return -ENOMEM;
-	for (i = 0; i < p->nlinks; i++) {
-		struct ibc_eng_link *el = &p->eng[i];
-
-		el->l = p->links[i];
-		el->posted = el->done = el->shead = el->spost = el->stail = 0;
-		memset(el->rbusy, 0, sizeof(el->rbusy));
-		el->max_sends = IBC_MIN(IBC_MAX(c->props.max_requests, 1), ENG_MAX_SENDS);
-		R.slots[i] = NULL;
-		if (c->staged || (!el->l->is_send && !c->direct && el->nrops)) {
-			int j, need = c->staged;
-
-			for (j = 0; j < el->nrops; j++)
-				need |= p->lanes[el->lane].ops[el->rops[j]].kind ==
-					IBC_OPK_RECV_REDUCE;
-			if (need) {
-				rc = link_slots(c, link_index(c, el->l), &R.slots[i]);
-				if (rc)
-					goto out;
-			}
-		}
-	}
-	for (i = 0; i < p->nlanes; i++)
-		p->lanes[i].pc = 0;
-
-	for (;;) {
-		bool progress = false, all_done = false;
-		uint64_t now, epoch;
-
-		rc = poll_all(&R, &progress, &all_done);
-		if (rc)
-			goto out;
-		if (all_done)
-			break;
-		now = ibc_now_ns();
-		if (progress) {
-			last = now;
-			idle_since = 0;
-			continue;
-		}
-		if (c->abort_flag && *c->abort_flag) {
-			ibc_err_set("rank %d (host %s): aborted: another rank died", c->rank,
-				    host_of(c, c->rank));
-			rc = -ECANCELED;
-			goto out;
-		}
-		if (now - last > tmo) {
-			rc = timeout_error(&R);
-			goto out;
-		}
-		if (!idle_since)
-			idle_since = now;
-		/* Spin: poll the queues directly, which costs no peer anything. With more ranks
-		 * than cores, yield every round so the rank we wait for gets this core. While a
-		 * device copy is in flight keep polling: no transport event announces its end. */
-		if (!has_wait || R.dev_busy || now - idle_since < (uint64_t)c->spin_ns) {
-			if (c->oversubscribed || now - idle_since > 4000 || !has_wait)
-				sched_yield();
-			else
-				for (i = 0; i < 32; i++)
-					cpu_relax();
-			continue;
-		}
-		/* Sleep: arm the transport's wake-up (epoch), look once more, then wait. */
-		epoch = c->ops->epoch(c->ctx);
-		rc = poll_all(&R, &progress, &all_done);
-		c->ops->wait(c->ctx, epoch, rc || progress || all_done ? 0 : c->wait_ms);
-		if (rc)
-			goto out;
-		if (all_done)
-			break;
-		if (progress) {
-			last = ibc_now_ns();
-			idle_since = 0;
-		}
-	}
-out:
-	if (R.slots != slots_store)
-		free(R.slots);
-	return rc;
+	return link_slots(c, link_index(c, l), slots);
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * comm.h - the communicator: one transport context, cached connections to peers, buffers, and
- * the progress engine that runs collective "programs".
+ * the progress engine that runs collective "programs". Communicator in comm.c, programs and
+ * engine in engine.c.
  *
- * A collective algorithm (coll.c) compiles into lanes of simple operations (send a chunk to a
+ * A collective algorithm (coll.h; ring.c, tree.c, rd.c) compiles into lanes of simple operations (send a chunk to a
  * link, receive a chunk and reduce it into the output, receive a chunk into the output, wait for
  * another lane, finish an average). The engine runs all lanes of a program together, never
  * blocking in a transport call: it posts what it can, polls completions, pre-posts receives up
