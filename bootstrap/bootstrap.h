@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bootstrap.h - rank discovery and rendezvous (DESIGN 5).
+ * bootstrap.h - rank discovery and rendezvous (docs/design.md#bootstrap).
  *
  * Rank and size come from the launcher's environment (ibcoll's own --np launcher, Open MPI,
  * PMIx, PMI, Slurm). The rendezvous address is IBCOLL_ROOT=host:port, or under Slurm the first

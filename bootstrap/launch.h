@@ -29,7 +29,7 @@ struct ibc_rank_ctx {
 
 typedef int (*ibc_rank_fn)(const struct ibc_rank_ctx *rc, void *arg);
 
-/* Run fn in np forked ranks; returns the job's exit code (DESIGN 9). grace_ms bounds how long
+/* Run fn in np forked ranks; returns the job's exit code (docs/design.md#exit-codes). grace_ms bounds how long
  * survivors get to notice a death before they are killed. */
 int ibc_launch_local(int np, ibc_rank_fn fn, void *arg, int grace_ms);
 

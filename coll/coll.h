@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * coll.h - all-reduce algorithms (DESIGN 3) compiled into engine programs (comm.h).
+ * coll.h - all-reduce algorithms (docs/design.md#collectives) compiled into engine programs (comm.h).
  *
  * ring: reduce-scatter then all-gather around a ring; the buffer is split across channels
  *       (independent rings on their own connections), each channel into nranks segments and

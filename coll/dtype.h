@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dtype.h - data types, reduction operators, host reductions and verifiable data (DESIGN 3, 4).
+ * dtype.h - data types, reduction operators, host reductions and verifiable data
+ * (docs/design.md#timing-and-checks).
  *
  * Reductions are vectorised loops compiled for several x86-64 levels and picked at run time
  * (target_clones): the default binary runs on any x86-64.

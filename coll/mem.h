@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mem.h - memory backends (DESIGN 3: "a memory backend supplies alloc/copy/reduce").
+ * mem.h - memory backends (docs/design.md#memory-backends: alloc, copy, reduce).
  *
  * The collectives run the same programs over host or GPU memory; what differs is where buffers
  * live, how a chunk is copied and who reduces it. A backend is a vtable:
@@ -77,7 +77,7 @@ struct ibc_mem_ops {
 	int (*sync)(struct ibc_mem_ctx *ctx);
 	const char *(*last_error)(struct ibc_mem_ctx *ctx);
 
-	/* ---- appended (issue 7); present when ops_size covers them (IBC_MEM_HAS) ---- */
+	/* ---- appended; present when ops_size covers them (IBC_MEM_HAS) ---- */
 	/* Count devices without creating a context or touching GPU memory: > 0, or -ENODEV with
 	 * the reason (no driver, no device) in err. ibc_mem_lookup() calls it. */
 	int (*probe)(char *err, size_t len);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vdata.h - the verifiable-data scheme, one implementation for the CPU and the GPU (DESIGN 4,
- * "Correctness"): how rank r's input element i is built per (dtype, op), the exact reduced
+ * vdata.h - the verifiable-data scheme, one implementation for the CPU and the GPU (docs/design.md#timing-and-checks): how rank r's input element i is built per (dtype, op), the exact reduced
  * value and its bits, avg's final division, the half/bfloat16 conversions, the poison
  * patterns and the comparison. coll/dtype.c (gcc, C11) builds ibc_fill/ibc_check/
  * ibc_reduce_finish and its half/bfloat16 reductions on it; coll/cuda/ (nvcc, C++17) builds

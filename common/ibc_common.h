@@ -17,7 +17,7 @@
 
 #define IBC_VERSION "0.1.0"
 
-/* Exit codes (DESIGN 9). */
+/* Exit codes (docs/design.md#exit-codes). */
 enum {
 	IBC_EXIT_OK = 0,
 	IBC_EXIT_CHECK = 1, /* wrong data, threshold or baseline not met */

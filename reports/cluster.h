@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cluster.h - descriptions of GPU clusters for the projection model (DESIGN 8): presets and a
+ * cluster.h - descriptions of GPU clusters for the projection model
+ * (docs/projection.md#cluster-descriptions): presets and a
  * documented key=value file format (docs/projection.md, "Cluster descriptions").
  *
  * A description holds hardware facts (GPUs per node, line rates, switch radix) and the few

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * csv.h - RFC 4180 CSV files that are never truncated or overwritten (DESIGN 7).
+ * csv.h - RFC 4180 CSV files that are never truncated or overwritten
+ * (docs/design.md#csv-reports).
  *
  * Writer: the file is created exclusively (an existing file is an error, -EEXIST) and every
  * committed state is written to a temporary file in the same directory and renamed over the

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * project.c - the `ibcoll project` command: options, calibration, the table on stdout and
- * projection.csv (DESIGN 7, 8).
+ * projection.csv (docs/design.md#csv-reports,
+ * docs/projection.md).
  */
 #include "project.h"
 
@@ -257,7 +258,8 @@ static int parse_args(int argc, char **argv, struct proj_opts *o)
 	return 0;
 }
 
-/* Plain decimal with about 6 significant digits, never an exponent (DESIGN 7). */
+/* Plain decimal with about 6 significant digits, never an exponent
+ * (docs/design.md#csv-reports). */
 static void fmt_num(char *buf, size_t len, double v)
 {
 	int mag = v != 0 ? (int)floor(log10(fabs(v))) + 1 : 1;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * project.h - `ibcoll project`: project all-reduce time from a few measured nodes (or a preset)
- * to 200,000 GPUs and beyond (DESIGN 8, docs/projection.md).
+ * to 200,000 GPUs and beyond (docs/projection.md).
  */
 #ifndef RPT_PROJECT_H
 #define RPT_PROJECT_H

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * project_fit.h - calibration: fit per-step latency alpha, inverse bandwidth beta and
- * reduction cost gamma to measured results.csv rows by least squares (DESIGN 8).
+ * reduction cost gamma to measured results.csv rows by least squares
+ * (docs/projection.md#calibration).
  *
- * Row models (p ranks, n bytes; DESIGN 3):
+ * Row models (p ranks, n bytes; docs/projection.md#the-model):
  *   ring all-reduce   t = 2(p-1) a + 2(p-1)/p n b + (p-1)/p n g
  *   tree all-reduce   t = 2 ceil(log2 p) a + n b + n g
  *   sendrecv          t = a + n b
@@ -34,7 +35,7 @@ struct rpt_fit {
 	char warn[768];	    /* "" or warnings, "; "-separated */
 };
 
-/* Fit from a results.csv table (DESIGN 7 columns). transport NULL: the table must hold one
+/* Fit from a results.csv table (reports/schema.h columns). transport NULL: the table must hold one
  * transport. name is used in messages. Returns 0, or -EINVAL with "name:line: what" in err. */
 int rpt_fit_table(const char *name, const struct rpt_csv_table *t, const char *transport,
 		  struct rpt_fit *fit, char *err, size_t errlen);

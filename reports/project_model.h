@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * project_model.h - the alpha-beta-gamma projection of all-reduce onto a cluster description
- * (DESIGN 8; formulas in docs/projection.md). Every point costs O(1).
+ * (formulas in docs/projection.md#the-model). Every point costs O(1).
  */
 #ifndef RPT_PROJECT_MODEL_H
 #define RPT_PROJECT_MODEL_H

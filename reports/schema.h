@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * schema.h - the column lists of ibcoll's CSV files (DESIGN 7). The order is the contract.
+ * schema.h - the column lists of ibcoll's CSV files (docs/design.md#csv-reports). The order is the contract.
  * Bump RPT_SCHEMA_VERSION on any incompatible change.
  */
 #ifndef RPT_SCHEMA_H

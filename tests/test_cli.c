@@ -2,7 +2,7 @@
 /*
  * test_cli.c - the ibcoll binary end to end: --help/--version, every CLI rejection (exit 2,
  * message names the flag, nothing written), a run whose results.csv/hosts.csv are read back
- * with exactly the DESIGN 7 columns, refusal to overwrite a report, and a rank killed mid-run
+ * with exactly the reports/schema.h columns, refusal to overwrite a report, and a rank killed mid-run
  * (the others exit 3 within the timeout naming the dead rank; the CSV so far stays valid).
  */
 #include "csv.h"
@@ -96,7 +96,7 @@ static void csv_roundtrip(void)
 		is_int(t->ncols, RPT_RESULTS_NCOLS, "results.csv has %d columns", RPT_RESULTS_NCOLS);
 		for (i = 0; i < t->ncols && i < RPT_RESULTS_NCOLS; i++)
 			bad |= strcmp(t->header[i], cols[i]) != 0;
-		ok(!bad, "results.csv header is exactly DESIGN 7's");
+		ok(!bad, "results.csv header is exactly schema.h's");
 		is_int(t->nrows, 2 * 2 * 2 * 9 * 2, "one row per algo, dtype, op, size, placement");
 		bad = 0;
 		for (i = 0; i < t->nrows; i++) {
@@ -123,7 +123,7 @@ static void csv_roundtrip(void)
 		bad = t->ncols != RPT_HOSTS_NCOLS || t->nrows != 3;
 		for (i = 0; !bad && i < t->ncols; i++)
 			bad |= strcmp(t->header[i], hcols[i]) != 0;
-		ok(!bad, "hosts.csv: DESIGN 7 columns, one row per rank");
+		ok(!bad, "hosts.csv: schema.h columns, one row per rank");
 		/* --bind off leaves the ranks where they were, and hosts.csv says so (it used to
 		 * print the cores a binding would have chosen) */
 		{

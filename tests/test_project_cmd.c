@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_project_cmd.c - `ibcoll project` end to end through project_cmd_main: projection.csv as
- * DESIGN 7 says, never overwritten, calibration from a results.csv, the validation bench, and
+ * docs/design.md#csv-reports says, never overwritten, calibration from a results.csv, the validation bench, and
  * usage errors (exit 2) that name the flag, the value or the file and line.
  */
 #include "tap.h"
@@ -93,7 +93,7 @@ static void test_csv_out(void)
 	is_int(t->ncols, RPT_PROJECTION_NCOLS, "16 columns");
 	for (j = 0; j < t->ncols && j < RPT_PROJECTION_NCOLS; j++)
 		good &= strcmp(t->header[j], want[j]) == 0;
-	ok(good, "header is DESIGN 7's projection.csv, in order");
+	ok(good, "header is schema.h's projection.csv, in order");
 	is_int(t->nrows, 3 * 3 * 4, "3 counts x 3 sizes x 4 algorithms");
 	good = 1;
 	for (j = 0; j < t->nrows; j++) {

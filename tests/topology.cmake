@@ -1,4 +1,4 @@
-# topology/ tests (issue 5). Fixtures in tests/data come from tests/data/gen-topo-xml.py
+# topology/ tests (docs/topology.md). Fixtures in tests/data come from tests/data/gen-topo-xml.py
 # (dgx-h100.xml, topo-*.xml, sysfs-dgx-*/). The suppression file only matters for ASan builds:
 # it hides a leak inside hwloc's libpciaccess plugin on live loads (the slow unwinder is needed
 # to see through the dlclose'd plugin to hwloc_topology_load).

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * topo.h - the topology module (DESIGN 6): hwloc 2.x stays behind this header.
+ * topo.h - the topology module (docs/topology.md): hwloc 2.x stays behind this header.
  *
  * Lifecycle as hwloc: topo_load (live machine or XML) -> query/pick/bind -> topo_destroy.
  * All functions return 0 or a negative errno; on failure ibc_err_get() says what was wrong.
@@ -53,14 +53,14 @@ int topo_pick(struct topo *t, int local_rank, int local_size, struct topo_rank_i
 int topo_bind(struct topo *t, const struct topo_rank_info *info);
 
 /* `ibcoll topo [options]` - prints the GPU x NIC matrix, pairing and warnings; returns the exit
- * code (DESIGN 9). */
+ * code (docs/design.md#exit-codes). */
 int topo_cmd_main(int argc, char **argv);
 
 /* `ibcoll topo` with its output streams given (tests): the report and its warning: lines go to
  * out, errors to err. argv[0] is the subcommand name ("topo"). Returns the exit code. */
 int topo_cmd_run(int argc, char **argv, FILE *out, FILE *err);
 
-/* ---- Queries (added by issue 5) ------------------------------------------------------------ */
+/* ---- Queries ------------------------------------------------------------------------------ */
 
 enum topo_dev_kind {
 	TOPO_DEV_GPU, /* NVIDIA GPU: PCI vendor 10de, class 0302 or 0300 */

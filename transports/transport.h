@@ -3,7 +3,7 @@
  * transport.h - the ibcoll transport API, ABI major 2.
  *
  * Modelled on NCCL's net plugin (init, devices, getProperties, listen, connect, accept, regMr,
- * isend, irecv, iflush, test, close*), with three changes (DESIGN 2):
+ * isend, irecv, iflush, test, close*), with three changes (docs/design.md#transport-contract):
  *  - typed opaque handles instead of void *;
  *  - every call returns 0 or a negative errno; -EAGAIN means "not yet, call again":
  *    connect, accept, post_send and post_recv never block;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# tests/gpu/check.sh - issue 7's checks on a machine with one H100/H200, in under 5 minutes,
+# tests/gpu/check.sh - the GPU checks of docs/gpu.md on a machine with one H100/H200, in under 5 minutes,
 # using a build made elsewhere (the GPU machine needs only the NVIDIA driver):
 #
 #   here:   cmake -S . -B build-gpu -DIBCOLL_CUDA=ON -DCMAKE_BUILD_TYPE=Release

@@ -109,7 +109,7 @@ struct shca_hdr {
 /* ---- objects ---- */
 enum shca_mem_kind {
 	SHCA_MEM_HOST = 0, /* the kernel moves bytes between socket and MR directly */
-	SHCA_MEM_STAGED,   /* moved through a bounce buffer with shca__dma_copy (issue 7: CUDA) */
+	SHCA_MEM_STAGED,   /* moved through a bounce buffer with shca__dma_copy (CUDA memory) */
 	SHCA_MEM_CUDA,	   /* CUDA device memory, staged too: shca__dma_copy is a CUDA copy */
 };
 
@@ -280,7 +280,7 @@ void shca__mr_put(struct shca_ctx *ctx, struct shca_mr *mr);
 void shca__dma_copy(void *dst, enum shca_mem_kind dst_kind, const void *src,
 		    enum shca_mem_kind src_kind, size_t len);
 
-/* shca_cuda.c: device memory where a GPU is present (issue 7); all "no" without one */
+/* shca_cuda.c: device memory where a GPU is present; all "no" without one */
 int shca__cuda_present(void);
 int shca__cuda_is_device(const void *addr);
 /* ibv_reg_dmabuf_mr: 0 with *addr = the device range (iova), or an errno */

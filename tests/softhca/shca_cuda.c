@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shca_cuda.c - device memory for the software HCA (issue 7): where a GPU is present, MRs
+ * shca_cuda.c - device memory for the software HCA (docs/softhca.md): where a GPU is present, MRs
  * may cover CUDA device memory and the HCA's "DMA" into and out of them is a CUDA copy, so
  * the gdr transport's paths run in tests. Without a GPU (no libcuda.so.1, or cuInit fails)
  * everything here answers "no" and the HCA is host-only, as before.

@@ -2,7 +2,7 @@
 /*
  * shca_mem.c - protection domains, memory regions (lkey/rkey table with references held by
  * in-flight I/O) and the DMA seam: shca__dma_copy is the one function that copies bytes into
- * or out of MR memory that the socket cannot reach directly (issue 7: a CUDA copy).
+ * or out of MR memory that the socket cannot reach directly (device memory: a CUDA copy).
  */
 #include "shca.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * verbs_int.h - internals of the verbs transport, shared by its files and by the gdr transport
- * (issue 7: gdr = verbs with GPU memory, it reuses these functions and adds flush()).
+ * (gdr = verbs with GPU memory, it reuses these functions and adds flush()).
  *
  * Files, by concern:
  *   ibv_sym.c    libibverbs loaded at run time
