@@ -132,8 +132,8 @@ static int find_cols(const char *name, const struct rpt_csv_table *t, struct col
 		if (*dst[i] < 0)
 			return fit_err(
 			    err, errlen,
-			    "%s:1: no column '%s' (is this an ibcoll results.csv? DESIGN "
-			    "7 lists its columns)",
+			    "%s:1: no column '%s' (is this an ibcoll results.csv? the "
+			    "README's Reports section lists its columns)",
 			    name, need[i]);
 	}
 	return 0;
