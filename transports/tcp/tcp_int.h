@@ -282,4 +282,15 @@ int tcp__test(struct ibc_tp_req *r, int *done, size_t *size);
 uint64_t tcp__epoch(struct ibc_tp_ctx *ctx);
 int tcp__wait(struct ibc_tp_ctx *ctx, uint64_t epoch, int timeout_ms);
 
+/* The vtable's entries, shared by ibc_tp_tcp_ops and the test plugin built from these files
+ * (tests/plugin/tcp_plugin.c). */
+#define TCP_OPS_ENTRIES                                                                            \
+	.init = tcp__init, .devices = tcp__devices, .get_props = tcp__get_props,                   \
+	.listen = tcp__listen, .connect = tcp__connect, .accept = tcp__accept,                     \
+	.reg_mr = tcp__reg_mr, .dereg_mr = tcp__dereg_mr, .post_send = tcp__post_send,             \
+	.post_recv = tcp__post_recv, .test = tcp__test, .close_send = tcp__close_send,             \
+	.close_recv = tcp__close_recv, .close_listen = tcp__close_listen, .fini = tcp__fini,       \
+	.last_error = tcp__last_error, .epoch = tcp__epoch, .wait = tcp__wait,                     \
+	.port_counters = tcp__port_counters
+
 #endif
