@@ -2,7 +2,7 @@
 /*
  * bench.h - what the files of bench/ share: one rank's state during a run, the record every
  * rank reports for one measurement, the per-rank topology facts, and the entry points of the
- * rank setup (rank.c) and the commands (cmd_*.c).
+ * rank setup (rank.c), the options rendezvous (opts_sync.c) and the commands (cmd_*.c).
  * Internal to bench/.
  */
 #ifndef BENCH_H
@@ -79,6 +79,12 @@ int bench__gather_rec(struct bench_drv *d, const struct bench_rank_rec *mine, si
 int bench__report_failure(struct bench_drv *d, int rc);
 /* The status column of a row that failed with rc: "timeout" or "error". */
 const char *bench__status_of(int rc);
+
+/* opts_sync.c: every rank runs rank 0's benchmark. Rank 0's options message goes to every
+ * rank, which compares it with its own options and takes rank 0's stamp; rank 0 gathers the
+ * verdicts and names the first rank that disagrees. Collective. 0, -EINVAL (the ranks
+ * disagree: a usage error, exit 2) or another -errno (bootstrap failure); logged. */
+int bench__opts_agree(struct ibc_boot *b, struct bench_opts *o);
 
 /* cmd_allreduce.c, cmd_sendrecv.c: run the command on a set-up rank; the exit code. */
 int bench__allreduce_run(struct bench_drv *d);

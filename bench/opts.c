@@ -6,6 +6,7 @@
  */
 #include "opts.h"
 #include "ibc_common.h"
+#include "opts_msg.h"
 #include "mpi_algo.h"
 #include "transport.h"
 
@@ -428,7 +429,9 @@ static int parse_tp(struct bench_opts *o, int c, const char *v)
 	struct bench_tp_cfg *tp = &o->tp;
 
 	switch (c) {
-	case O_TRANSPORT: tp->transport = v; return 0;
+	case O_TRANSPORT: /* auto, as no --transport: the same options on every rank */
+		tp->transport = strcmp(v, "auto") ? v : NULL;
+		return 0;
 	case O_DEPTH: return parse_long_opt(o, "--depth", v, 1, 16, &tp->depth);
 	case O_NIC: tp->nic = v; return 0;
 	case O_GID: return parse_long_opt(o, "--gid-index", v, 0, 255, &tp->gid_index);
@@ -536,12 +539,14 @@ int bench__opts_validate(struct bench_opts *o)
 
 	if (rc)
 		return rc;
-	if (tp && strcmp(tp, "auto") && ibc_tp_lookup(tp, &ops)) {
+	if (tp && ibc_tp_lookup(tp, &ops)) { /* NULL: auto */
 		fprintf(stderr, "ibcoll: --transport: %s\n", ibc_err_get());
 		return strchr(tp, '/') ? -ENOENT : -EINVAL;
 	}
 	if (o->report.out && strlen(o->report.out) > 400)
 		return bench__usage_err(o, "--out: path too long");
+	if (tp && strlen(tp) > BENCH_TRANSPORT_MAX) /* the options message has room for this */
+		return bench__usage_err(o, "--transport: path too long");
 	return 0;
 }
 

@@ -49,12 +49,12 @@ struct bench_sr_cfg {
 
 /* --transport --depth --qps --gid-index --nic --mem --gpu: the communicator of each rank. */
 struct bench_tp_cfg {
-	const char *transport; /* borrowed from argv; NULL = auto */
+	const char *transport; /* borrowed (argv or a decoded message); NULL = auto */
 	long depth;
 	long qps;
 	long gid_index; /* -1 = automatic */
 	const char *nic; /* borrowed from argv; NULL = the topology's pairing */
-	const char *mem; /* borrowed (argv or a literal): host, cuda, hostdev */
+	const char *mem; /* borrowed (argv, a literal or a decoded message): host, cuda, hostdev */
 	long gpu; /* -1 = local rank modulo GPUs (or the topology pairing) */
 };
 

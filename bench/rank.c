@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rank.c - what every rank does around a command: bootstrap, rank 0's stamp of the run,
+ * rank.c - what every rank does around a command: bootstrap, agreement on the options,
  * topology facts and binding, memory backend, transport and communicator, rank 0's banner and
  * reports, the user buffers; and the teardown in reverse order.
  */
@@ -337,34 +337,18 @@ static int boot(struct bench_drv *d, const struct ibc_rank_ctx *ctx)
 	return 0;
 }
 
-/* rank 0's run id, start time and report directory hold for everyone */
-static int share_stamp(struct bench_drv *d)
-{
-	struct bench_report_cfg *r = &d->o->report;
-	char shared[20 + 32 + 512];
-
-	memcpy(shared, r->run_id, 20);
-	memcpy(shared + 20, r->started, 32);
-	memcpy(shared + 52, r->outdir, 512);
-	if (ibc_boot_bcast(d->boot, shared, sizeof(shared))) {
-		ibc_log("%s", ibc_err_get());
-		return IBC_EXIT_ENV;
-	}
-	memcpy(r->run_id, shared, 20);
-	memcpy(r->started, shared + 20, 32);
-	memcpy(r->outdir, shared + 52, 512);
-	return 0;
-}
-
 int bench__rank_main(const struct ibc_rank_ctx *ctx, void *arg)
 {
 	struct bench_drv d = { .o = arg };
 	struct bench_host me, *hosts = NULL;
-	int code = boot(&d, ctx);
+	int code = boot(&d, ctx), rc;
 
 	if (code)
 		return code;
-	code = share_stamp(&d);
+	/* rank 0's options hold for everyone; its run id, start time and report directory too */
+	rc = bench__opts_agree(d.boot, d.o);
+	if (rc)
+		code = rc == -EINVAL ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
 	if (!code)
 		code = gather_hosts(&d, &me, &hosts);
 	if (!code)
