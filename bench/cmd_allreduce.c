@@ -214,7 +214,7 @@ static uint64_t sum_wrong(struct bench_drv *d, const struct ar_case *c, const ch
 }
 
 /* Rank 0: statistics, the row and the table cell of one measurement from every rank's
- * record. */
+ * record. Without statistics (no memory) the row says error and the run stops: -errno. */
 static int report_case(struct bench_drv *d, struct ar_run *run, const struct ar_case *c,
 		       const char *all, char *cell, size_t cell_len)
 {
@@ -222,12 +222,20 @@ static int report_case(struct bench_drv *d, struct ar_run *run, const struct ar_
 	struct bench_row row = case_row(d, c);
 	struct bench_stats st;
 	char wr[256] = "";
-	int worst_rc = 0;
+	int worst_rc = 0, rc;
 
 	row.wrong = sum_wrong(d, c, all, run->reclen, wr, sizeof(wr), &worst_rc);
 	row.wrong_ranks = wr;
-	bench__stats_compute(times, d->nranks, (int)d->o->sweep.iters,
-			     BENCH_REC_STRIDE(d->o->sweep.iters), &st);
+	rc = bench__stats_compute(times, d->nranks, (int)d->o->sweep.iters,
+				  BENCH_REC_STRIDE(d->o->sweep.iters), &st);
+	if (rc) {
+		ibc_log("%s %s %s %s %llu bytes: %s: stopping", ibc_algo_name(c->algo),
+			c->place ? "in-place" : "out-of-place", ibc_dtype_name(c->dt),
+			ibc_op_name(c->op), (unsigned long long)c->bytes, ibc_err_get());
+		row.status = "error";
+		bench__report_row(d, &row);
+		return rc;
+	}
 	row.st = &st;
 	row.algbw = st.mean > 0 ? (double)c->bytes / st.mean / 1e3 : 0;
 	row.busbw = row.algbw * 2.0 * (d->nranks - 1) / d->nranks;

@@ -207,7 +207,8 @@ static void sum_wrong(struct bench_drv *d, uint64_t bytes, const char *all, size
 	}
 }
 
-/* Rank 0: statistics and the row of one test from every rank's record. */
+/* Rank 0: statistics and the row of one test from every rank's record. Without statistics
+ * (no memory) the row says error and the run stops: -errno. */
 static int report_test(struct bench_drv *d, struct sr_run *run, uint64_t bytes, int mode,
 		       const char *all, struct sr_line *line)
 {
@@ -218,12 +219,20 @@ static int report_test(struct bench_drv *d, struct sr_run *run, uint64_t bytes, 
 				 .channels = 1 };
 	struct bench_stats st;
 	char wr[256] = "";
+	int rc;
 
 	row.algo = mode == MODE_LAT ? "pingpong" : (o->sr.bidir ? "bidir" : "stream");
 	sum_wrong(d, bytes, all, run->reclen, line, wr, sizeof(wr));
 	row.wrong_ranks = wr;
-	bench__stats_compute(times, d->nranks, (int)o->sweep.iters,
-			     BENCH_REC_STRIDE(o->sweep.iters), &st);
+	rc = bench__stats_compute(times, d->nranks, (int)o->sweep.iters,
+				  BENCH_REC_STRIDE(o->sweep.iters), &st);
+	if (rc) {
+		ibc_log("sendrecv %s %llu bytes: %s: stopping", row.algo, (unsigned long long)bytes,
+			ibc_err_get());
+		row.status = "error";
+		bench__report_row(d, &row);
+		return rc;
+	}
 	if (mode == MODE_LAT) {
 		bench__stats_div(&st, 2); /* half round trip */
 		line->lat = st;

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -44,15 +45,24 @@ static int slowest_rank(const double *times, int nranks, int iters, size_t strid
 	return slowest;
 }
 
-void bench__stats_compute(const double *times, int nranks, int iters, size_t stride,
-			  struct bench_stats *s)
+int bench__stats_compute_alloc(const double *times, int nranks, int iters, size_t stride,
+			       void *(*alloc)(size_t), struct bench_stats *s)
 {
-	double *worst = malloc(sizeof(double) * (size_t)iters);
+	double *worst;
 	int i, r;
 
-	if (!worst)
-		return;
-	s->mean = 0;
+	memset(s, 0, sizeof(*s));
+	s->slowest = -1;
+	if (nranks < 1 || iters < 1 || stride < (size_t)iters) {
+		ibc_err_set("statistics: %d ranks x %d iterations (row stride %zu): nothing to do",
+			    nranks, iters, stride);
+		return -EINVAL;
+	}
+	worst = alloc(sizeof(double) * (size_t)iters);
+	if (!worst) {
+		ibc_err_set("statistics: no memory for %d iterations", iters);
+		return -ENOMEM;
+	}
 	for (i = 0; i < iters; i++) {
 		worst[i] = 0;
 		for (r = 0; r < nranks; r++)
@@ -67,6 +77,13 @@ void bench__stats_compute(const double *times, int nranks, int iters, size_t str
 	s->p99 = pct(worst, iters, 0.99);
 	s->slowest = slowest_rank(times, nranks, iters, stride);
 	free(worst);
+	return 0;
+}
+
+int bench__stats_compute(const double *times, int nranks, int iters, size_t stride,
+			 struct bench_stats *s)
+{
+	return bench__stats_compute_alloc(times, nranks, iters, stride, malloc, s);
 }
 
 void bench__stats_div(struct bench_stats *s, double div)

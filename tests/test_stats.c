@@ -2,8 +2,9 @@
 /*
  * test_stats.c - the statistics of bench/stats.h on known inputs (per iteration the slowest
  * rank; mean, min, p50, p99, max; the slowest rank, rows at a stride inside larger records)
- * and the scale used for ping-pong latencies.
+ * and when the scratch allocation fails: an error, never uninitialised statistics.
  */
+#include "ibc_common.h"
 #include "stats.h"
 #include "tap.h"
 
@@ -26,8 +27,9 @@ static const double known[3][5] = {
 static void known_values(void)
 {
 	struct bench_stats s;
+	int rc = bench__stats_compute(&known[0][0], 3, 5, 5, &s);
 
-	bench__stats_compute(&known[0][0], 3, 5, 5, &s);
+	is_int(rc, 0, "3 ranks x 5 iterations");
 	ok(near(s.mean, 4.8), "mean of the per-iteration slowest: 4.8 (%g)", s.mean);
 	ok(s.min == 2 && s.max == 10, "min 2, max 10 (%g, %g)", s.min, s.max);
 	ok(near(s.p50, 4), "p50 4 (%g)", s.p50);
@@ -46,7 +48,7 @@ static void at_a_stride(void)
 	for (r = 0; r < 3; r++)
 		for (i = 0; i < 5; i++)
 			rows[r * 8 + i] = known[r][i];
-	bench__stats_compute(rows, 3, 5, 8, &s);
+	is_int(bench__stats_compute(rows, 3, 5, 8, &s), 0, "rows at a stride of 8 samples");
 	ok(near(s.mean, 4.8) && s.max == 10 && s.slowest == 2,
 	   "the same statistics as back to back (mean %g, max %g, slowest %d)", s.mean, s.max,
 	   s.slowest);
@@ -76,10 +78,51 @@ static void more_inputs(void)
 	   "div halves every time (ping-pong: half a round trip)");
 }
 
+static int allocs;
+
+static void *failing_alloc(size_t n)
+{
+	allocs++;
+	return NULL;
+}
+
+static void *counting_alloc(size_t n)
+{
+	allocs++;
+	return malloc(n);
+}
+
+static void alloc_failure(void)
+{
+	struct bench_stats s;
+	int rc;
+
+	memset(&s, 0x7f, sizeof(s)); /* what an uninitialised stack variable might hold */
+	allocs = 0;
+	rc = bench__stats_compute_alloc(&known[0][0], 3, 5, 5, failing_alloc, &s);
+	is_int(rc, -ENOMEM, "allocation failure: -ENOMEM, not silence");
+	is_int(allocs, 1, "the scratch array was asked for once");
+	ok(s.mean == 0 && s.min == 0 && s.p50 == 0 && s.p99 == 0 && s.max == 0 && s.slowest == -1,
+	   "allocation failure: the statistics are initialised (zeros, slowest -1)");
+	ok(strstr(ibc_err_get(), "no memory") != NULL, "and the error says why (%s)",
+	   ibc_err_get());
+	allocs = 0;
+	rc = bench__stats_compute_alloc(&known[0][0], 3, 5, 5, counting_alloc, &s);
+	ok(rc == 0 && allocs == 1 && near(s.mean, 4.8), "with memory: the same values");
+	memset(&s, 0x7f, sizeof(s));
+	rc = bench__stats_compute(&known[0][0], 3, 0, 5, &s);
+	ok(rc == -EINVAL && s.max == 0 && s.slowest == -1, "0 iterations: -EINVAL, initialised");
+	rc = bench__stats_compute(&known[0][0], 0, 5, 5, &s);
+	ok(rc == -EINVAL, "0 ranks: -EINVAL");
+	rc = bench__stats_compute(&known[0][0], 3, 5, 4, &s);
+	ok(rc == -EINVAL, "a stride shorter than a row: -EINVAL");
+}
+
 int main(void)
 {
 	known_values();
 	at_a_stride();
 	more_inputs();
+	alloc_failure();
 	return tap_done();
 }
