@@ -21,7 +21,7 @@ enum field_kind {
 };
 
 struct field {
-	const char *name; /* as bench__optmsg_diff names it */
+	const char *name; /* static: as bench__optmsg_diff names it */
 	enum field_kind kind;
 	bool stamp; /* rank 0's: taken by the others, never compared */
 	size_t off; /* of the value in struct bench_opts */
@@ -83,6 +83,8 @@ struct writer {
 
 static void put(struct writer *w, const void *src, size_t n)
 {
+	if (!n)
+		return;
 	if (w->full || n > w->cap - w->len) {
 		w->full = true;
 		return;
@@ -105,29 +107,27 @@ static void put_u64(struct writer *w, uint64_t v)
 	put_u32(w, (uint32_t)(v >> 32));
 }
 
-static void put_str(struct writer *w, const char *s)
+/* n bytes of s: u32 length, then the bytes (n beyond the buffer: put() refuses it). */
+static void put_str(struct writer *w, const char *s, size_t n)
 {
-	size_t n = s ? strlen(s) : 0;
-
-	if (n > UINT32_MAX) {
-		w->full = true;
-		return;
-	}
 	put_u32(w, (uint32_t)n);
 	put(w, s, n);
 }
 
 static void put_field(struct writer *w, const struct field *f, const char *base)
 {
-	const char *v = base + f->off;
+	const char *v = base + f->off, *s;
 	int i, n;
 
 	switch (f->kind) {
 	case K_BOOL: put(w, &(uint8_t){ *(const bool *)v ? 1 : 0 }, 1); break;
 	case K_U64: put_u64(w, *(const uint64_t *)v); break;
-	case K_LONG: put_u64(w, (uint64_t)(int64_t) * (const long *)v); break;
-	case K_STR: put_str(w, *(const char *const *)v); break;
-	case K_CHARS: put_str(w, v); break;
+	case K_LONG: put_u64(w, (uint64_t)(int64_t)(*(const long *)v)); break;
+	case K_STR:
+		s = *(const char *const *)v;
+		put_str(w, s, s ? strlen(s) : 0);
+		break;
+	case K_CHARS: put_str(w, v, strnlen(v, f->size)); break;
 	case K_ENUMS:
 		n = *(const int *)(base + f->off_n);
 		put_u32(w, (uint32_t)n);
@@ -161,7 +161,7 @@ int bench__optmsg_encode(const struct bench_opts *o, void *buf, size_t cap, size
 struct reader {
 	const uint8_t *p; /* borrowed: the message */
 	size_t len, pos;
-	const struct field *f; /* the field being read, for messages */
+	const struct field *f; /* borrowed (fields[]): the field being read, for messages */
 };
 
 static int need(const struct reader *r, size_t n)

@@ -55,7 +55,7 @@ int bench__report_open(struct bench_drv *d)
 
 /* The values of one results.csv row, formatted into f where they are numbers. */
 struct row_fields {
-	const char *v[RPT_RESULTS_NCOLS];
+	const char *v[RPT_RESULTS_NCOLS]; /* borrowed: into f and wr, or the row's strings */
 	char f[32][64];
 	char wr[256];
 	int i;
