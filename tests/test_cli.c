@@ -2,8 +2,10 @@
 /*
  * test_cli.c - the ibcoll binary end to end: --help/--version, every CLI rejection (exit 2,
  * message names the flag, nothing written), a run whose results.csv/hosts.csv are read back
- * with exactly the reports/schema.h columns, refusal to overwrite a report, and a rank killed mid-run
- * (the others exit 3 within the timeout naming the dead rank; the CSV so far stays valid).
+ * with exactly the reports/schema.h columns, refusal to overwrite a report, a rank killed
+ * mid-run (the others exit 3 within the timeout naming the dead rank; the CSV so far stays
+ * valid), and ranks started by hand with different options (every rank exits 2, rank 0 names
+ * the rank and the option that differs).
  */
 #include "csv.h"
 #include "ibc_common.h"
@@ -11,8 +13,11 @@
 #include "schema.h"
 #include "tap.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 static const char *bin;
@@ -301,6 +306,66 @@ static void no_gpu(void)
 	free(r);
 }
 
+/* A loopback TCP port nobody listens on right now (bound, then released). */
+static int free_port(void)
+{
+	int p, lo = 20000 + (int)(getpid() % 10000);
+
+	for (p = lo; p < lo + 2000; p++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
+		int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+		if (rc == 0)
+			return p;
+	}
+	return -1;
+}
+
+/* Two ranks started by hand (IBCOLL_RANK/NRANKS/ROOT) with different -n: rank 0 compares the
+ * options every rank must share before anything else and stops the job. */
+static void mismatch(void)
+{
+	char out[512], log[600], root[64], cmd[2048], text[4096] = "";
+	char *argv[] = { (char *)bin, "allreduce", "-e", "1K", "-n", "3", "--timeout", "10",
+			 "--out", out, NULL };
+	char *env[] = { "IBCOLL_RANK=0", "IBCOLL_NRANKS=2", root, NULL };
+	struct cmd_result *r = malloc(sizeof(*r));
+	int st = 0;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(out, sizeof(out), "%s/mismatch", tmpdir);
+	snprintf(log, sizeof(log), "%s/mismatch-rank1.log", tmpdir);
+	snprintf(root, sizeof(root), "IBCOLL_ROOT=127.0.0.1:%d", free_port());
+	snprintf(cmd, sizeof(cmd),
+		 "IBCOLL_RANK=1 IBCOLL_NRANKS=2 %s exec %s allreduce -e 1K -n 4 --timeout 10 "
+		 "--out %s >%s 2>&1",
+		 root, bin, out, log);
+	pid = fork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	run_cmd(argv, env, 60, NULL, NULL, r);
+	waitpid(pid, &st, 0);
+	f = fopen(log, "r");
+	if (f) {
+		text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+		fclose(f);
+	}
+	is_int(r->code, 2, "ranks with different -n: rank 0 exits 2");
+	ok(strstr(r->err, "rank 1") && strstr(r->err, "-n (iters)"),
+	   "rank 0 names the rank and the option that differs");
+	if (!strstr(r->err, "-n (iters)"))
+		diag("rank 0 stderr: %.1000s\n# rank 1: %.1000s", r->err, text);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 2, "rank 1 exits 2 as well (status 0x%x)", st);
+	ok(!exists(out), "nothing is written");
+	free(r);
+}
+
 static void killed_rank(void)
 {
 	char out[512], path[600], err[512];
@@ -379,6 +444,7 @@ int main(void)
 	staged_no_sleep("shm");
 	staged_no_sleep("tcp");
 	no_gpu();
+	mismatch();
 	killed_rank();
 	return tap_done();
 }
