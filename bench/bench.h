@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct rpt_csv_writer;
+struct ibc_csv_writer;
 
 /* One rank's state for a run. */
 struct bench_drv {
@@ -31,7 +31,7 @@ struct bench_drv {
 	struct ibc_buf in, out;
 	const struct ibc_mem_ops *mem; /* borrowed; NULL for host memory */
 	struct ibc_mem_ctx *memctx; /* owned */
-	struct rpt_csv_writer *csv; /* owned; rank 0 only */
+	struct ibc_csv_writer *csv; /* owned; rank 0 only */
 	double bw_sum; /* allreduce: busbw summed over rows, for the average */
 	int bw_n;
 	bool progress; /* rank 0 with stderr on a terminal: a progress line */
@@ -68,7 +68,7 @@ struct bench_host {
 
 /* rank.c: the function every rank runs (ibc_rank_fn); arg is this rank's struct bench_opts
  * (a private copy: its stamp is overwritten with rank 0's). ctx NULL: rank and size from the
- * environment. Returns the rank's exit code (DESIGN 9). */
+ * environment. Returns the rank's exit code (docs/design.md#exit-codes). */
 int bench__rank_main(const struct ibc_rank_ctx *ctx, void *arg);
 /* Gather every rank's record of len bytes at rank 0: *all (rank 0: nranks records, caller
  * frees; elsewhere NULL). 0 or -errno. */

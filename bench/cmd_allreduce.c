@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_allreduce.c - `ibcoll allreduce` on a set-up rank (DESIGN 4): for every algorithm,
- * dtype, op, size and placement, check the result bit for bit, time the iterations, gather
- * every rank's record at rank 0, and print and write the row.
+ * cmd_allreduce.c - `ibcoll allreduce` on a set-up rank (docs/design.md#timing-and-checks): for
+ * every algorithm, dtype, op, size and placement, check the result bit for bit, time the
+ * iterations, gather every rank's record at rank 0, and print and write the row.
  */
 #include "bench.h"
 #include "coll.h"

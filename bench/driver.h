@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * driver.h - the benchmark subcommands (DESIGN 4): `ibcoll allreduce` and `ibcoll sendrecv`.
- * Each returns the process exit code (DESIGN 9); only main() exits.
+ * driver.h - the benchmark subcommands (docs/design.md#timing-and-checks): `ibcoll allreduce` and
+ * `ibcoll sendrecv`. Each returns the process exit code (docs/design.md#exit-codes); only main()
+ * exits.
  */
 #ifndef IBC_DRIVER_H
 #define IBC_DRIVER_H

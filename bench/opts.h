@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * opts.h - the options of `ibcoll allreduce` and `ibcoll sendrecv` (DESIGN 4), parsed into one
- * small config struct per concern and validated after parsing. Every message names the flag
- * (and the accepted range); a usage error is exit 2 (DESIGN 9). Internal to bench/.
+ * opts.h - the options of `ibcoll allreduce` and `ibcoll sendrecv`
+ * (docs/design.md#timing-and-checks), parsed into one small config struct per concern and validated
+ * after parsing. Every message names the flag (and the accepted range); a usage error is exit 2
+ * (docs/design.md#exit-codes). Internal to bench/.
  */
 #ifndef BENCH_OPTS_H
 #define BENCH_OPTS_H

@@ -5,7 +5,7 @@
  * reports, the user buffers; and the teardown in reverse order.
  */
 #include "bench.h"
-#include "csv.h"
+#include "ibc_csv.h"
 #include "ibc_common.h"
 #include "mpi_algo.h"
 #include "report.h"
@@ -213,7 +213,7 @@ static int open_reports(struct bench_drv *d, const struct bench_host *hosts)
 	if (d->rank == 0) {
 		bench__table_banner(d, hosts);
 		if (bench__report_open(d) || bench__report_hosts(d, hosts)) {
-			rpt_csv_close(d->csv);
+			ibc_csv_close(d->csv);
 			d->csv = NULL;
 		}
 	}
@@ -261,7 +261,7 @@ static int with_comm(struct bench_drv *d, const struct bench_host *me,
 	code = open_reports(d, hosts);
 	if (!code)
 		code = run_command(d);
-	rpt_csv_close(d->csv);
+	ibc_csv_close(d->csv);
 	d->csv = NULL;
 	if (code != IBC_EXIT_ENV)
 		ibc_boot_barrier(d->boot); /* nobody tears down while a peer still reads */

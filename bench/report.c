@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * report.c - results.csv and hosts.csv rows of a run (DESIGN 7), written through reports/csv.h
- * (exclusive create, every row committed atomically).
+ * report.c - results.csv and hosts.csv rows of a run (docs/design.md#csv-reports), written through
+ * common/ibc_csv.h (exclusive create, every row committed atomically).
  */
 #include "report.h"
-#include "csv.h"
+#include "ibc_csv.h"
 #include "ibc_common.h"
 #include "schema.h"
 #include "transport.h"
@@ -45,7 +45,7 @@ int bench__report_open(struct bench_drv *d)
 		return rc;
 	}
 	snprintf(path, sizeof(path), "%s/results.csv", dir);
-	rc = rpt_csv_create(path, cols, RPT_RESULTS_NCOLS, &d->csv);
+	rc = ibc_csv_create(path, cols, RPT_RESULTS_NCOLS, &d->csv);
 	if (rc)
 		ibc_log("cannot create %s: %s%s", path, strerror(-rc),
 			rc == -EEXIST ? " (ibcoll never overwrites a report: choose another --out)"
@@ -139,13 +139,13 @@ int bench__report_row(struct bench_drv *d, const struct bench_row *r)
 	put_n(&rf, "%ld", o->sweep.iters);
 	put_measured(&rf, d, r);
 	put_s(&rf, r->status);
-	rc = rpt_csv_append(d->csv, rf.v);
+	rc = ibc_csv_append(d->csv, rf.v);
 	if (rc)
 		ibc_log("writing results.csv failed: %s", strerror(-rc));
 	return rc;
 }
 
-static int write_host(struct rpt_csv_writer *w, const char *run_id, int rank,
+static int write_host(struct ibc_csv_writer *w, const char *run_id, int rank,
 		      const struct bench_host *h)
 {
 	char sv[8], rk[16], lr[16], nu[16], np[16], lg[32];
@@ -163,25 +163,25 @@ static int write_host(struct rpt_csv_writer *w, const char *run_id, int rank,
 		snprintf(np, sizeof(np), "%d", h->nic_port);
 	if (h->link_gbps > 0)
 		snprintf(lg, sizeof(lg), "%g", h->link_gbps);
-	return rpt_csv_append(w, v);
+	return ibc_csv_append(w, v);
 }
 
 int bench__report_hosts(struct bench_drv *d, const struct bench_host *all)
 {
 	static const char *const cols[] = { RPT_HOSTS_COLUMNS };
-	struct rpt_csv_writer *w;
+	struct ibc_csv_writer *w;
 	char path[600];
 	int r, rc;
 
 	snprintf(path, sizeof(path), "%s/hosts.csv", d->o->report.outdir);
-	rc = rpt_csv_create(path, cols, RPT_HOSTS_NCOLS, &w);
+	rc = ibc_csv_create(path, cols, RPT_HOSTS_NCOLS, &w);
 	if (rc) {
 		ibc_log("cannot create %s: %s", path, strerror(-rc));
 		return rc;
 	}
 	for (r = 0; r < d->nranks && !rc; r++)
 		rc = write_host(w, d->o->report.run_id, r, &all[r]);
-	rpt_csv_close(w);
+	ibc_csv_close(w);
 	return rc;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * report.h - results.csv and hosts.csv rows (DESIGN 7) through reports/csv.h. Rank 0 only.
- * Internal to bench/.
+ * report.h - results.csv and hosts.csv rows (docs/design.md#csv-reports) through common/ibc_csv.h.
+ * Rank 0 only. Internal to bench/.
  */
 #ifndef BENCH_REPORT_H
 #define BENCH_REPORT_H

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stats.h - per-iteration statistics of one measurement (DESIGN 4): per iteration the time of
- * the slowest rank counts (a collective is as slow as its slowest member); mean, min, p50, p99
- * and max over the iterations; the rank with the largest mean time is the slowest rank.
- * Internal to bench/; pure computation (no bootstrap, no I/O).
+ * stats.h - per-iteration statistics of one measurement (docs/design.md#timing-and-checks): per
+ * iteration the time of the slowest rank counts (a collective is as slow as its slowest member);
+ * mean, min, p50, p99 and max over the iterations; the rank with the largest mean time is the
+ * slowest rank. Internal to bench/; pure computation (no bootstrap, no I/O).
  */
 #ifndef BENCH_STATS_H
 #define BENCH_STATS_H

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * table.h - the human output on stdout, laid out as nccl-tests' tables (DESIGN 4), and the
- * progress line on stderr. Rank 0 prints; internal to bench/.
+ * table.h - the human output on stdout, laid out as nccl-tests' tables
+ * (docs/design.md#timing-and-checks), and the progress line on stderr. Rank 0 prints; internal to
+ * bench/.
  */
 #ifndef BENCH_TABLE_H
 #define BENCH_TABLE_H

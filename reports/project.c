@@ -7,7 +7,7 @@
 #include "project.h"
 
 #include "cluster.h"
-#include "csv.h"
+#include "ibc_csv.h"
 #include "ibc_common.h"
 #include "ibc_id.h"
 #include "project_fit.h"
@@ -270,17 +270,17 @@ static void fmt_num(char *buf, size_t len, double v)
 
 static int calibrate(const struct proj_opts *o, struct rpt_cluster *c, char *source, size_t srclen)
 {
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	struct rpt_fit fit;
 	char err[1024];
-	int rc = rpt_csv_read(o->calibrate, &t, err, sizeof(err));
+	int rc = ibc_csv_read(o->calibrate, &t, err, sizeof(err));
 
 	if (rc) {
 		fprintf(stderr, "ibcoll project: --calibrate: %s\n", err);
 		return rc == -EINVAL ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
 	}
 	rc = rpt_fit_table(o->calibrate, t, o->transport, &fit, err, sizeof(err));
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 	if (rc) {
 		fprintf(stderr, "ibcoll project: --calibrate: %s\n", err);
 		return IBC_EXIT_USAGE;
@@ -341,7 +341,7 @@ static void csv_fields(const struct rpt_point *pt, char (*f)[32])
 }
 
 struct csv_out {
-	struct rpt_csv_writer *w; /* owned */
+	struct ibc_csv_writer *w; /* owned */
 	const char **vals;	  /* owned: nrows x 16 pointers */
 	char (*buf)[32];	  /* owned: nrows x 16 fields */
 	int nrows, cap;
@@ -426,7 +426,7 @@ static int run_projection(const struct rpt_cluster *c, const struct proj_opts *o
 			ret = IBC_EXIT_ENV;
 			goto out;
 		}
-		rc = rpt_csv_create(o->csv, cols, RPT_PROJECTION_NCOLS, &co.w);
+		rc = ibc_csv_create(o->csv, cols, RPT_PROJECTION_NCOLS, &co.w);
 		if (rc) {
 			fprintf(stderr, "ibcoll project: --csv: %s\n", ibc_err_get());
 			ret = rc == -EINVAL || rc == -EISDIR ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
@@ -455,7 +455,7 @@ static int run_projection(const struct rpt_cluster *c, const struct proj_opts *o
 	printf("# %d points in %.1f us (table and crossovers included)\n",
 	       o->ngpus * o->nalgos * o->nbytes, 1e6 * (ibc_now_s() - t0));
 	if (co.w) {
-		rc = rpt__csv_append_rows(co.w, co.vals, co.nrows);
+		rc = ibc_csv_append_rows(co.w, co.vals, co.nrows);
 		if (rc) {
 			fprintf(stderr, "ibcoll project: --csv: %s\n", ibc_err_get());
 			ret = IBC_EXIT_ENV;
@@ -464,7 +464,7 @@ static int run_projection(const struct rpt_cluster *c, const struct proj_opts *o
 		}
 	}
 out:
-	rpt_csv_close(co.w);
+	ibc_csv_close(co.w);
 	free(co.vals);
 	free(co.buf);
 	return ret;

@@ -118,7 +118,7 @@ struct cols {
 	int time, bytes, nranks, nnodes, algo, transport, status, collective, run_id;
 };
 
-static int find_cols(const char *name, const struct rpt_csv_table *t, struct cols *c, char *err,
+static int find_cols(const char *name, const struct ibc_csv_table *t, struct cols *c, char *err,
 		     size_t errlen)
 {
 	static const char *const need[] = {"time_us",	"bytes",  "nranks",	"nnodes", "algo",
@@ -128,7 +128,7 @@ static int find_cols(const char *name, const struct rpt_csv_table *t, struct col
 	size_t i;
 
 	for (i = 0; i < IBC_ARRAY_SIZE(need); i++) {
-		*dst[i] = rpt_csv_col(t, need[i]);
+		*dst[i] = ibc_csv_col(t, need[i]);
 		if (*dst[i] < 0)
 			return fit_err(
 			    err, errlen,
@@ -149,7 +149,7 @@ static int num(const char *name, int line, const char *col, const char *s, doubl
 }
 
 /* Turn the usable rows into observations. */
-static int collect(const char *name, const struct rpt_csv_table *t, const struct cols *c,
+static int collect(const char *name, const struct ibc_csv_table *t, const struct cols *c,
 		   struct rpt_fit *fit, struct obs *o, int *nobs, char *err, size_t errlen)
 {
 	double sizes[64], ranks[64];
@@ -215,7 +215,7 @@ static int collect(const char *name, const struct rpt_csv_table *t, const struct
 	return 0;
 }
 
-static int pick_transport(const char *name, const struct rpt_csv_table *t, const struct cols *c,
+static int pick_transport(const char *name, const struct ibc_csv_table *t, const struct cols *c,
 			  const char *want, struct rpt_fit *fit, char *err, size_t errlen)
 {
 	const char *first = NULL;
@@ -395,7 +395,7 @@ static int fit_finish(struct fit_run *r)
 	return 0;
 }
 
-int rpt_fit_table(const char *name, const struct rpt_csv_table *t, const char *transport,
+int rpt_fit_table(const char *name, const struct ibc_csv_table *t, const char *transport,
 		  struct rpt_fit *fit, char *err, size_t errlen)
 {
 	struct fit_run r = {

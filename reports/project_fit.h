@@ -14,7 +14,7 @@
 #define RPT_PROJECT_FIT_H
 
 #include "cluster.h"
-#include "csv.h"
+#include "ibc_csv.h"
 
 #include <stddef.h>
 
@@ -37,7 +37,7 @@ struct rpt_fit {
 
 /* Fit from a results.csv table (reports/schema.h columns). transport NULL: the table must hold one
  * transport. name is used in messages. Returns 0, or -EINVAL with "name:line: what" in err. */
-int rpt_fit_table(const char *name, const struct rpt_csv_table *t, const char *transport,
+int rpt_fit_table(const char *name, const struct ibc_csv_table *t, const char *transport,
 		  struct rpt_fit *fit, char *err, size_t errlen);
 
 /* Use the fit in a cluster description: network latency and NIC bandwidth when the rows span

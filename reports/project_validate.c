@@ -9,7 +9,7 @@
  * Target: median |error| <= 10%, no row worse than 25%; the same constants serve every row.
  */
 #include "cluster.h"
-#include "csv.h"
+#include "ibc_csv.h"
 #include "ibc_common.h"
 #include "project_internal.h"
 #include "project_model.h"
@@ -46,7 +46,7 @@ static int load_system(const char *csv_path, const char *system, struct rpt_clus
 }
 
 /* One row: model busbw into *model. Returns 0 or an exit code after printing why. */
-static int one_row(const char *path, const struct rpt_csv_table *t, int r, const int *col,
+static int one_row(const char *path, const struct ibc_csv_table *t, int r, const int *col,
 		   double *measured, double *model)
 {
 	char **row = t->rows[r];
@@ -104,33 +104,33 @@ static int one_row(const char *path, const struct rpt_csv_table *t, int r, const
 
 int rpt__project_validate(const char *path)
 {
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	int col[V_NCOLS], i, rc, worst_row = 0, ret;
 	double *err_abs = NULL, median, worst = 0;
 	char err[1024];
 
-	rc = rpt_csv_read(path, &t, err, sizeof(err));
+	rc = ibc_csv_read(path, &t, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "ibcoll project: --validate: %s\n", err);
 		return rc == -EINVAL ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
 	}
 	for (i = 0; i < V_NCOLS; i++) {
-		col[i] = rpt_csv_col(t, vcols[i]);
+		col[i] = ibc_csv_col(t, vcols[i]);
 		if (col[i] < 0) {
 			fprintf(stderr, "ibcoll project: --validate: %s:1: no column '%s'\n", path,
 				vcols[i]);
-			rpt_csv_free(t);
+			ibc_csv_free(t);
 			return IBC_EXIT_USAGE;
 		}
 	}
 	if (t->nrows == 0) {
 		fprintf(stderr, "ibcoll project: --validate: %s: no rows\n", path);
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 		return IBC_EXIT_USAGE;
 	}
 	err_abs = calloc((size_t)t->nrows, sizeof(*err_abs));
 	if (!err_abs) {
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 		return IBC_EXIT_ENV;
 	}
 	printf("# ibcoll project --validate %s: all-reduce busbw, model vs published\n", path);
@@ -163,6 +163,6 @@ int rpt__project_validate(const char *path)
 	       100 * TARGET_WORST, ret ? "MISSED" : "met");
 out:
 	free(err_abs);
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 	return ret;
 }

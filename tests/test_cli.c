@@ -7,7 +7,7 @@
  * valid), and ranks started by hand with different options (every rank exits 2, rank 0 names
  * the rank and the option that differs).
  */
-#include "csv.h"
+#include "ibc_csv.h"
 #include "ibc_common.h"
 #include "runcmd.h"
 #include "schema.h"
@@ -85,7 +85,7 @@ static void csv_roundtrip(void)
 			 "-d", "float,int8", "-o", "sum,max", "-n", "3", "-w", "1", "--bind", "off",
 			 "--out", out, NULL };
 	struct cmd_result *r = malloc(sizeof(*r));
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	int i, bad = 0, rc;
 
 	snprintf(out, sizeof(out), "%s/run1", tmpdir);
@@ -95,7 +95,7 @@ static void csv_roundtrip(void)
 		diag("stderr: %.2000s", r->err);
 	ok(strstr(r->out, "# Out of bounds values : 0 OK") != NULL, "table reports 0 wrong");
 	snprintf(path, sizeof(path), "%s/results.csv", out);
-	rc = rpt_csv_read(path, &t, err, sizeof(err));
+	rc = ibc_csv_read(path, &t, err, sizeof(err));
 	is_int(rc, 0, "results.csv parses (%s)", rc ? err : "ok");
 	if (!rc) {
 		is_int(t->ncols, RPT_RESULTS_NCOLS, "results.csv has %d columns", RPT_RESULTS_NCOLS);
@@ -105,24 +105,24 @@ static void csv_roundtrip(void)
 		is_int(t->nrows, 2 * 2 * 2 * 9 * 2, "one row per algo, dtype, op, size, placement");
 		bad = 0;
 		for (i = 0; i < t->nrows; i++) {
-			bad |= strcmp(t->rows[i][rpt_csv_col(t, "status")], "ok") != 0;
-			bad |= strcmp(t->rows[i][rpt_csv_col(t, "wrong")], "0") != 0;
-			bad |= strcmp(t->rows[i][rpt_csv_col(t, "nranks")], "3") != 0;
-			bad |= atof(t->rows[i][rpt_csv_col(t, "time_us")]) <= 0;
+			bad |= strcmp(t->rows[i][ibc_csv_col(t, "status")], "ok") != 0;
+			bad |= strcmp(t->rows[i][ibc_csv_col(t, "wrong")], "0") != 0;
+			bad |= strcmp(t->rows[i][ibc_csv_col(t, "nranks")], "3") != 0;
+			bad |= atof(t->rows[i][ibc_csv_col(t, "time_us")]) <= 0;
 		}
 		ok(!bad, "every row: status ok, wrong 0, nranks 3, time > 0");
 		/* int8 with 1 byte: 1 element; float with 1 byte: 0 elements */
 		bad = 1;
 		for (i = 0; i < t->nrows; i++)
-			if (!strcmp(t->rows[i][rpt_csv_col(t, "dtype")], "float") &&
-			    !strcmp(t->rows[i][rpt_csv_col(t, "bytes")], "0"))
+			if (!strcmp(t->rows[i][ibc_csv_col(t, "dtype")], "float") &&
+			    !strcmp(t->rows[i][ibc_csv_col(t, "bytes")], "0"))
 				bad = 0;
 		ok(!bad, "sizes below one element give count 0 rows");
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 	}
 	snprintf(path, sizeof(path), "%s/hosts.csv", out);
 	t = NULL;
-	rc = rpt_csv_read(path, &t, err, sizeof(err));
+	rc = ibc_csv_read(path, &t, err, sizeof(err));
 	is_int(rc, 0, "hosts.csv parses");
 	if (!rc) {
 		bad = t->ncols != RPT_HOSTS_NCOLS || t->nrows != 3;
@@ -136,10 +136,10 @@ static void csv_roundtrip(void)
 
 			bad = ibc_affinity_list(mine, sizeof(mine)) != 0;
 			for (i = 0; !bad && i < t->nrows; i++)
-				bad |= strcmp(t->rows[i][rpt_csv_col(t, "cpus")], mine) != 0;
+				bad |= strcmp(t->rows[i][ibc_csv_col(t, "cpus")], mine) != 0;
 			ok(!bad, "hosts.csv cpus of unbound ranks: their affinity (%s)", mine);
 		}
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 	}
 	/* ibcoll project calibrates from a results.csv ibcoll allreduce writes. Sizes where the
 	 * bandwidth term dominates: with 1 B - 64 KiB, a loaded machine's noise could make the
@@ -187,7 +187,7 @@ static void sendrecv(const char *np, const char *tp, const char *extra)
 			 "-b", "1", "-e", "1M", "-f", "32", "-n", "3", "-w", "1", "--out", out,
 			 (char *)extra, NULL };
 	struct cmd_result *r = malloc(sizeof(*r));
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	int rc, i, streams = 0, pings = 0, bad = 0;
 
 	snprintf(out, sizeof(out), "%s/sr-%s-%s%s", tmpdir, np, tp, extra ? "-bidir" : "");
@@ -196,27 +196,27 @@ static void sendrecv(const char *np, const char *tp, const char *extra)
 	if (r->code)
 		diag("stderr: %.2000s", r->err);
 	snprintf(path, sizeof(path), "%s/results.csv", out);
-	rc = rpt_csv_read(path, &t, err, sizeof(err));
+	rc = ibc_csv_read(path, &t, err, sizeof(err));
 	if (!rc) {
 		for (i = 0; i < t->nrows; i++) {
-			const char *algo = t->rows[i][rpt_csv_col(t, "algo")];
+			const char *algo = t->rows[i][ibc_csv_col(t, "algo")];
 
 			streams += !strcmp(algo, extra ? "bidir" : "stream");
 			pings += !strcmp(algo, "pingpong");
-			if (strcmp(t->rows[i][rpt_csv_col(t, "collective")], "sendrecv") ||
-			    strcmp(t->rows[i][rpt_csv_col(t, "wrong")], "0") ||
-			    atof(t->rows[i][rpt_csv_col(t, "busbw_GBps")]) <= 0) {
+			if (strcmp(t->rows[i][ibc_csv_col(t, "collective")], "sendrecv") ||
+			    strcmp(t->rows[i][ibc_csv_col(t, "wrong")], "0") ||
+			    atof(t->rows[i][ibc_csv_col(t, "busbw_GBps")]) <= 0) {
 				bad = 1;
 				diag("bad row %d: %s %s bytes %s wrong %s busbw %s", i,
-				     t->rows[i][rpt_csv_col(t, "collective")], algo,
-				     t->rows[i][rpt_csv_col(t, "bytes")],
-				     t->rows[i][rpt_csv_col(t, "wrong")],
-				     t->rows[i][rpt_csv_col(t, "busbw_GBps")]);
+				     t->rows[i][ibc_csv_col(t, "collective")], algo,
+				     t->rows[i][ibc_csv_col(t, "bytes")],
+				     t->rows[i][ibc_csv_col(t, "wrong")],
+				     t->rows[i][ibc_csv_col(t, "busbw_GBps")]);
 			}
 		}
 		ok(!bad && streams == 5 && pings == 5,
 		   "sendrecv rows: 5 sizes x (bandwidth, pingpong), 0 wrong (%d/%d)", streams, pings);
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 	} else {
 		ok(0, "sendrecv results.csv parses: %s", err);
 	}
@@ -232,7 +232,7 @@ static void staged(const char *tp)
 			 (char *)tp, "-b", "1", "-e", "1M", "-f", "16", "-d", "float,half,int8",
 			 "-o", "sum,avg", "-n", "2", "-w", "1", "--out", out, NULL };
 	struct cmd_result *r = malloc(sizeof(*r));
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	int i, bad = 0;
 
 	snprintf(out, sizeof(out), "%s/staged-%s", tmpdir, tp);
@@ -241,13 +241,13 @@ static void staged(const char *tp)
 	if (r->code)
 		diag("stderr: %.2000s", r->err);
 	snprintf(path, sizeof(path), "%s/results.csv", out);
-	if (rpt_csv_read(path, &t, err, sizeof(err)) == 0) {
+	if (ibc_csv_read(path, &t, err, sizeof(err)) == 0) {
 		for (i = 0; i < t->nrows; i++)
-			bad |= strcmp(t->rows[i][rpt_csv_col(t, "mem")], "hostdev") ||
-			       strcmp(t->rows[i][rpt_csv_col(t, "status")], "ok");
+			bad |= strcmp(t->rows[i][ibc_csv_col(t, "mem")], "hostdev") ||
+			       strcmp(t->rows[i][ibc_csv_col(t, "status")], "ok");
 		ok(!bad && t->nrows == 2 * 3 * 2 * 6 * 2,
 		   "staged over %s: %d rows, all ok, mem hostdev", tp, t->nrows);
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 	} else {
 		ok(0, "staged over %s: results.csv: %s", tp, err);
 	}
@@ -373,7 +373,7 @@ static void killed_rank(void)
 			 "400", "-w", "1", "--algo", "ring", "--timeout", "8", "--out", out, NULL };
 	struct cmd_result *r = malloc(sizeof(*r));
 	struct killer k = { 0 };
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	int rc;
 
 	snprintf(out, sizeof(out), "%s/killed", tmpdir);
@@ -388,11 +388,11 @@ static void killed_rank(void)
 	if (!strstr(r->err, "rank 2"))
 		diag("stderr: %.3000s", r->err);
 	snprintf(path, sizeof(path), "%s/results.csv", out);
-	rc = rpt_csv_read(path, &t, err, sizeof(err));
+	rc = ibc_csv_read(path, &t, err, sizeof(err));
 	ok(rc == 0 && t->nrows >= 3, "results.csv so far parses with the finished rows (%s)",
 	   rc ? err : "ok");
 	if (!rc)
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 	free(r);
 }
 

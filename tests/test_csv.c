@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_csv.c - reports/csv.{h,c}: RFC 4180 round trip, exclusive create, whole-row commits,
+ * test_csv.c - common/ibc_csv.{h,c}: RFC 4180 round trip, exclusive create, whole-row commits,
  * parse errors with line and column.
  */
 #include "tap.h"
 
-#include "csv.h"
+#include "ibc_csv.h"
 #include "ibc_common.h"
 
 #include <dirent.h>
@@ -64,13 +64,13 @@ static int count_entries(const char *dir)
 static const char *parse_err(const char *text, int *rc_out)
 {
 	static char err[512];
-	struct rpt_csv_table *t = NULL;
-	int rc = rpt_csv_parse("in.csv", text, strlen(text), &t, err, sizeof(err));
+	struct ibc_csv_table *t = NULL;
+	int rc = ibc_csv_parse("in.csv", text, strlen(text), &t, err, sizeof(err));
 
 	if (rc_out)
 		*rc_out = rc;
 	if (rc == 0) {
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 		err[0] = '\0';
 	} else {
 		ok(t == NULL, "failed parse leaves no table");
@@ -96,13 +96,13 @@ static const char *const nasty[] = {
 static void test_round_trip(void)
 {
 	static const char *const cols[] = {"a", "b,c", "d\"e"};
-	struct rpt_csv_writer *w = NULL;
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_writer *w = NULL;
+	struct ibc_csv_table *t = NULL;
 	char path[512], err[512];
 	int rc, i, good = 1;
 
 	path_in(path, sizeof(path), "round.csv");
-	rc = rpt_csv_create(path, cols, 3, &w);
+	rc = ibc_csv_create(path, cols, 3, &w);
 	is_int(rc, 0, "create round.csv");
 	if (rc)
 		return;
@@ -110,19 +110,19 @@ static void test_round_trip(void)
 	for (i = 0; i < NNASTY; i++) {
 		const char *row[3] = {nasty[i], nasty[(i + 1) % NNASTY], nasty[(i + 2) % NNASTY]};
 
-		if (rpt_csv_append(w, row))
+		if (ibc_csv_append(w, row))
 			good = 0;
 	}
 	{
 		const char *row[3] = {NULL, "x", NULL};
 
-		if (rpt_csv_append(w, row))
+		if (ibc_csv_append(w, row))
 			good = 0;
 	}
 	ok(good, "append %d rows with nasty fields", NNASTY + 1);
-	rpt_csv_close(w);
+	ibc_csv_close(w);
 
-	rc = rpt_csv_read(path, &t, err, sizeof(err));
+	rc = ibc_csv_read(path, &t, err, sizeof(err));
 	is_int(rc, 0, "read back round.csv (%s)", err);
 	if (rc)
 		return;
@@ -130,8 +130,8 @@ static void test_round_trip(void)
 	is_int(t->nrows, NNASTY + 1, "all rows back");
 	is_str(t->header[1], "b,c", "header with comma");
 	is_str(t->header[2], "d\"e", "header with quote");
-	is_int(rpt_csv_col(t, "d\"e"), 2, "rpt_csv_col finds quoted name");
-	is_int(rpt_csv_col(t, "nope"), -1, "rpt_csv_col unknown = -1");
+	is_int(ibc_csv_col(t, "d\"e"), 2, "ibc_csv_col finds quoted name");
+	is_int(ibc_csv_col(t, "nope"), -1, "ibc_csv_col unknown = -1");
 	good = t->nrows == NNASTY + 1;
 	for (i = 0; good && i < NNASTY; i++) {
 		good = strcmp(t->rows[i][0], nasty[i]) == 0 &&
@@ -146,14 +146,14 @@ static void test_round_trip(void)
 	is_int(t->row_line[0], 2, "first data row is on line 2");
 	/* rows 2, 3, 4 hold 1, 2, 3 line breaks (LF, CRLF, lone CR each count one) */
 	is_int(t->row_line[5], 2 + 5 + 6, "row_line counts embedded line breaks");
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 }
 
 static void test_exclusive(void)
 {
 	static const char *const cols[] = {"x"};
 	static const char keep[] = "do not touch\n";
-	struct rpt_csv_writer *w = (struct rpt_csv_writer *)0x1;
+	struct ibc_csv_writer *w = (struct ibc_csv_writer *)0x1;
 	char path[512], *after;
 	size_t len = 0;
 	FILE *f;
@@ -163,7 +163,7 @@ static void test_exclusive(void)
 	f = fopen(path, "w");
 	fputs(keep, f);
 	fclose(f);
-	rc = rpt_csv_create(path, cols, 1, &w);
+	rc = ibc_csv_create(path, cols, 1, &w);
 	is_int(rc, -EEXIST, "create over an existing file fails with -EEXIST");
 	ok(w == NULL, "and returns no writer");
 	ok(strstr(ibc_err_get(), "exists") != NULL, "message says the file exists: %s",
@@ -187,15 +187,15 @@ static void test_exclusive_race(void)
 	for (i = 0; i < N; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
-			struct rpt_csv_writer *w;
+			struct ibc_csv_writer *w;
 			char me[16];
 			const char *row[1] = {me};
-			int rc = rpt_csv_create(path, cols, 1, &w);
+			int rc = ibc_csv_create(path, cols, 1, &w);
 
 			snprintf(me, sizeof(me), "%d", i);
 			if (rc == 0)
-				rc = rpt_csv_append(w, row);
-			rpt_csv_close(w);
+				rc = ibc_csv_append(w, row);
+			ibc_csv_close(w);
 			_exit(rc == 0 ? 0 : rc == -EEXIST ? 1 : 2);
 		}
 	}
@@ -208,52 +208,52 @@ static void test_exclusive_race(void)
 	}
 	is_int(wins, 1, "%d racing creators: exactly one wins, the rest get -EEXIST", N);
 	{
-		struct rpt_csv_table *t = NULL;
+		struct ibc_csv_table *t = NULL;
 		char err[512];
-		int rc = rpt_csv_read(path, &t, err, sizeof(err));
+		int rc = ibc_csv_read(path, &t, err, sizeof(err));
 
 		ok(rc == 0 && t->nrows == 1, "race winner's file holds its header and one row");
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 	}
 }
 
 static void test_commits(void)
 {
 	static const char *const cols[] = {"n", "text"};
-	struct rpt_csv_writer *w = NULL;
+	struct ibc_csv_writer *w = NULL;
 	char path[600], sub[512], err[512];
 	int rc, i, good = 1;
 
 	path_in(sub, sizeof(sub), "commits");
 	mkdir(sub, 0755);
 	snprintf(path, sizeof(path), "%s/c.csv", sub);
-	rc = rpt_csv_create(path, cols, 2, &w);
+	rc = ibc_csv_create(path, cols, 2, &w);
 	is_int(rc, 0, "create commits/c.csv");
 	if (rc)
 		return;
 	{
-		struct rpt_csv_table *t = NULL;
+		struct ibc_csv_table *t = NULL;
 
-		rc = rpt_csv_read(path, &t, err, sizeof(err));
+		rc = ibc_csv_read(path, &t, err, sizeof(err));
 		ok(rc == 0 && t->nrows == 0 && t->ncols == 2, "after create: header only");
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 	}
 	for (i = 0; i < 20; i++) {
-		struct rpt_csv_table *t = NULL;
+		struct ibc_csv_table *t = NULL;
 		char n[16];
 		const char *row[2] = {n, "multi\nline, \"quoted\""};
 
 		snprintf(n, sizeof(n), "%d", i);
-		if (rpt_csv_append(w, row)) {
+		if (ibc_csv_append(w, row)) {
 			good = 0;
 			break;
 		}
-		rc = rpt_csv_read(path, &t, err, sizeof(err));
+		rc = ibc_csv_read(path, &t, err, sizeof(err));
 		if (rc || t->nrows != i + 1 || strcmp(t->rows[i][0], n) != 0) {
 			diag("after append %d: rc %d (%s) rows %d", i, rc, err, t ? t->nrows : -1);
 			good = 0;
 		}
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 		if (count_entries(sub) != 1) {
 			diag("after append %d: %d entries in the directory", i, count_entries(sub));
 			good = 0;
@@ -265,62 +265,62 @@ static void test_commits(void)
 
 		unlink(path);
 		rmdir(sub);
-		rc = rpt_csv_append(w, row);
+		rc = ibc_csv_append(w, row);
 		ok(rc < 0, "append into a vanished directory fails (%d: %s)", rc, ibc_err_get());
 	}
-	rpt_csv_close(w);
+	ibc_csv_close(w);
 }
 
 /* Rows on disk in path, or -1 when it does not parse. */
 static int rows_in(const char *path)
 {
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	char err[512];
 	int n;
 
-	if (rpt_csv_read(path, &t, err, sizeof(err)))
+	if (ibc_csv_read(path, &t, err, sizeof(err)))
 		return -1;
 	n = t->nrows;
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 	return n;
 }
 
-/* rpt_csv_add keeps rows in memory; rpt_csv_commit writes them all at once. */
+/* ibc_csv_add keeps rows in memory; ibc_csv_commit writes them all at once. */
 static void test_add_commit(void)
 {
 	static const char *const cols[] = {"n", "text"};
 	const char *r1[2] = {"1", "one"}, *r2[2] = {"2", "two, quoted"}, *r3[2] = {"3", NULL};
-	struct rpt_csv_writer *w = NULL;
+	struct ibc_csv_writer *w = NULL;
 	char path[600];
 	int rc;
 
 	path_in(path, sizeof(path), "batch.csv");
-	rc = rpt_csv_create(path, cols, 2, &w);
+	rc = ibc_csv_create(path, cols, 2, &w);
 	is_int(rc, 0, "create batch.csv");
 	if (rc)
 		return;
-	rc = rpt_csv_add(w, r1);
-	rc = rc ? rc : rpt_csv_add(w, r2);
+	rc = ibc_csv_add(w, r1);
+	rc = rc ? rc : ibc_csv_add(w, r2);
 	ok(rc == 0 && rows_in(path) == 0, "two rows added: nothing written yet");
-	ok(rpt_csv_commit(w) == 0 && rows_in(path) == 2, "commit: both rows on disk");
-	ok(rpt_csv_commit(w) == 0 && rows_in(path) == 2, "commit with nothing pending: no change");
-	ok(rpt_csv_add(w, NULL) == -EINVAL, "add without values: -EINVAL");
-	ok(rpt_csv_add(w, r3) == 0 && rpt_csv_append(w, r1) == 0 && rows_in(path) == 4,
+	ok(ibc_csv_commit(w) == 0 && rows_in(path) == 2, "commit: both rows on disk");
+	ok(ibc_csv_commit(w) == 0 && rows_in(path) == 2, "commit with nothing pending: no change");
+	ok(ibc_csv_add(w, NULL) == -EINVAL, "add without values: -EINVAL");
+	ok(ibc_csv_add(w, r3) == 0 && ibc_csv_append(w, r1) == 0 && rows_in(path) == 4,
 	   "append commits the rows added before it too");
-	ok(rpt_csv_add(w, r2) == 0, "a row added and never committed ...");
-	rpt_csv_close(w);
+	ok(ibc_csv_add(w, r2) == 0, "a row added and never committed ...");
+	ibc_csv_close(w);
 	is_int(rows_in(path), 4, "... is not in the file after close");
 }
 
 static void test_reader_ok(void)
 {
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	char err[512];
 	static const char crlf[] = "\xEF\xBB\xBF"
 				   "a,b,c\r\n1,\"x\r\ny\",\r\n\"\",\"\"\"\",3";
 	int rc;
 
-	rc = rpt_csv_parse("crlf.csv", crlf, sizeof(crlf) - 1, &t, err, sizeof(err));
+	rc = ibc_csv_parse("crlf.csv", crlf, sizeof(crlf) - 1, &t, err, sizeof(err));
 	is_int(rc, 0, "CRLF + BOM + no trailing newline parses (%s)", err);
 	if (rc)
 		return;
@@ -331,15 +331,15 @@ static void test_reader_ok(void)
 	is_str(t->rows[1][1], "\"", "doubled quote");
 	is_str(t->rows[1][2], "3", "last field without newline");
 	is_int(t->row_line[1], 4, "row after a quoted line break is on line 4");
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 
-	rc = rpt_csv_parse("h.csv", "a,b\n", 4, &t, err, sizeof(err));
+	rc = ibc_csv_parse("h.csv", "a,b\n", 4, &t, err, sizeof(err));
 	ok(rc == 0 && t->nrows == 0 && t->ncols == 2, "header only is a valid empty table");
-	rpt_csv_free(t);
-	rc = rpt_csv_parse("h.csv", "a,b\n1,", 6, &t, err, sizeof(err));
+	ibc_csv_free(t);
+	rc = ibc_csv_parse("h.csv", "a,b\n1,", 6, &t, err, sizeof(err));
 	ok(rc == 0 && t->nrows == 1 && strcmp(t->rows[0][1], "") == 0,
 	   "trailing comma at EOF is an empty last field");
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 }
 
 static void test_reader_errors(void)
@@ -387,10 +387,10 @@ static void test_reader_errors(void)
 	       strstr(e, "line 7: 30 fields, header has 31"),
 	   "wrong field count names line 7, 30 vs 31 (%s)", e);
 	{
-		struct rpt_csv_table *t = NULL;
+		struct ibc_csv_table *t = NULL;
 		char err[512];
 
-		rc = rpt_csv_read("/nonexistent/x.csv", &t, err, sizeof(err));
+		rc = ibc_csv_read("/nonexistent/x.csv", &t, err, sizeof(err));
 		ok(rc == -ENOENT && strstr(err, "/nonexistent/x.csv"), "missing file: %s", err);
 	}
 }
@@ -399,14 +399,14 @@ static void test_quote(void)
 {
 	char out[32];
 
-	ok(rpt_csv_quote("abc", out, sizeof(out)) == 0 && strcmp(out, "abc") == 0, "plain");
-	ok(rpt_csv_quote("a\"b", out, sizeof(out)) == 0 && strcmp(out, "\"a\"\"b\"") == 0,
+	ok(ibc_csv_quote("abc", out, sizeof(out)) == 0 && strcmp(out, "abc") == 0, "plain");
+	ok(ibc_csv_quote("a\"b", out, sizeof(out)) == 0 && strcmp(out, "\"a\"\"b\"") == 0,
 	   "quote doubled and field quoted");
-	ok(rpt_csv_quote("a\nb", out, sizeof(out)) == 0 && strcmp(out, "\"a\nb\"") == 0,
+	ok(ibc_csv_quote("a\nb", out, sizeof(out)) == 0 && strcmp(out, "\"a\nb\"") == 0,
 	   "newline quoted");
-	ok(rpt_csv_quote(NULL, out, sizeof(out)) == 0 && out[0] == '\0', "NULL is empty");
-	is_int(rpt_csv_quote("a,b", out, 5), -ENOSPC, "too small a buffer: -ENOSPC");
-	ok(rpt_csv_quote("a,b", out, 6) == 0 && strcmp(out, "\"a,b\"") == 0, "exact fit");
+	ok(ibc_csv_quote(NULL, out, sizeof(out)) == 0 && out[0] == '\0', "NULL is empty");
+	is_int(ibc_csv_quote("a,b", out, 5), -ENOSPC, "too small a buffer: -ENOSPC");
+	ok(ibc_csv_quote("a,b", out, 6) == 0 && strcmp(out, "\"a,b\"") == 0, "exact fit");
 }
 
 int main(void)

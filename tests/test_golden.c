@@ -12,7 +12,7 @@
  * IBCOLL_GOLDEN_WRITE=1 writes the fixtures instead of comparing (only when the binary's
  * behaviour is meant to change; say why in the commit).
  */
-#include "csv.h"
+#include "ibc_csv.h"
 #include "runcmd.h"
 #include "tap.h"
 
@@ -68,14 +68,14 @@ static void append(char **buf, size_t *len, const char *s)
 
 static void canon_csv(const char *path, const char **skip, char **buf, size_t *len)
 {
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	char err[256];
 	int r, c;
 
 	append(buf, len, "== ");
 	append(buf, len, strrchr(path, '/') + 1);
 	append(buf, len, "\n");
-	if (rpt_csv_read(path, &t, err, sizeof(err))) {
+	if (ibc_csv_read(path, &t, err, sizeof(err))) {
 		append(buf, len, "(absent)\n");
 		return;
 	}
@@ -88,7 +88,7 @@ static void canon_csv(const char *path, const char **skip, char **buf, size_t *l
 		}
 		append(buf, len, "\n");
 	}
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 }
 
 /* The table's data rows, every field without a decimal point: the times and bandwidths are

@@ -6,7 +6,7 @@
  * one-rank jobs), a hung rank (SIGSTOP: the others time out naming whom they waited for), and
  * a real `mpirun` with `--algo mpi` when Open MPI is installed.
  */
-#include "csv.h"
+#include "ibc_csv.h"
 #include "runcmd.h"
 #include "tap.h"
 
@@ -81,18 +81,18 @@ static int log_has(const struct proc *p, const char *needle)
 static int rows_ok(const char *out, int nranks, const char *algo)
 {
 	char path[400], err[256];
-	struct rpt_csv_table *t;
+	struct ibc_csv_table *t;
 	int i, bad = 0, hits = 0;
 
 	snprintf(path, sizeof(path), "%s/results.csv", out);
-	if (rpt_csv_read(path, &t, err, sizeof(err)))
+	if (ibc_csv_read(path, &t, err, sizeof(err)))
 		return 0;
 	for (i = 0; i < t->nrows; i++) {
-		bad |= atoi(t->rows[i][rpt_csv_col(t, "nranks")]) != nranks;
-		bad |= strcmp(t->rows[i][rpt_csv_col(t, "status")], "ok") != 0;
-		hits += !algo || !strcmp(t->rows[i][rpt_csv_col(t, "algo")], algo);
+		bad |= atoi(t->rows[i][ibc_csv_col(t, "nranks")]) != nranks;
+		bad |= strcmp(t->rows[i][ibc_csv_col(t, "status")], "ok") != 0;
+		hits += !algo || !strcmp(t->rows[i][ibc_csv_col(t, "algo")], algo);
 	}
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 	return !bad && hits > 0;
 }
 

@@ -5,7 +5,7 @@
  * address, tcp transport chosen automatically (the job spans 2 hosts). Ring and tree must be
  * bit exact and results.csv must say nnodes 2. Skips when namespaces cannot be made.
  */
-#include "csv.h"
+#include "ibc_csv.h"
 #include "runcmd.h"
 #include "tap.h"
 
@@ -79,7 +79,7 @@ static void run_algo(const char *bin, const char *algo)
 	char out[256], logs[4][300], path[300], err[256];
 	pid_t pids[4];
 	int i, ok_all = 1, st;
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 
 	snprintf(out, sizeof(out), "/tmp/ibcoll-netns-%d-%s", (int)getpid(), algo);
 	for (i = 0; i < 4; i++) {
@@ -100,17 +100,17 @@ static void run_algo(const char *bin, const char *algo)
 	}
 	ok(ok_all, "%s over tcp, 4 ranks on 2 namespaced hosts: every rank exits 0", algo);
 	snprintf(path, sizeof(path), "%s/results.csv", out);
-	if (rpt_csv_read(path, &t, err, sizeof(err)) == 0) {
+	if (ibc_csv_read(path, &t, err, sizeof(err)) == 0) {
 		int bad = 0, r;
 
 		for (r = 0; r < t->nrows; r++) {
-			bad |= strcmp(t->rows[r][rpt_csv_col(t, "nnodes")], "2") != 0;
-			bad |= strcmp(t->rows[r][rpt_csv_col(t, "transport")], "tcp") != 0;
-			bad |= strcmp(t->rows[r][rpt_csv_col(t, "wrong")], "0") != 0;
+			bad |= strcmp(t->rows[r][ibc_csv_col(t, "nnodes")], "2") != 0;
+			bad |= strcmp(t->rows[r][ibc_csv_col(t, "transport")], "tcp") != 0;
+			bad |= strcmp(t->rows[r][ibc_csv_col(t, "wrong")], "0") != 0;
 		}
 		ok(!bad && t->nrows > 0, "%s: %d rows, nnodes 2, transport tcp, 0 wrong", algo,
 		   t->nrows);
-		rpt_csv_free(t);
+		ibc_csv_free(t);
 	} else {
 		ok(0, "%s: results.csv readable (%s)", algo, err);
 	}

@@ -7,7 +7,7 @@
 #include "tap.h"
 
 #include "cluster.h"
-#include "csv.h"
+#include "ibc_csv.h"
 #include "project.h"
 #include "schema.h"
 
@@ -77,7 +77,7 @@ static const char *data(const char *name)
 static void test_csv_out(void)
 {
 	static const char *const want[] = {RPT_PROJECTION_COLUMNS};
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	char csv[300], err[512], *before;
 	int rc, j, good = 1;
 
@@ -86,7 +86,7 @@ static void test_csv_out(void)
 				  "--bytes", "8,1M,1G", "--csv", csv, "--run-id", "t1", NULL});
 	is_int(rc, 0, "project --csv (%s)", err_text);
 	ok(strstr(out_text, "crossover") != NULL, "stdout reports the ring/tree crossover");
-	rc = rpt_csv_read(csv, &t, err, sizeof(err));
+	rc = ibc_csv_read(csv, &t, err, sizeof(err));
 	is_int(rc, 0, "projection.csv parses (%s)", err);
 	if (rc)
 		return;
@@ -98,7 +98,7 @@ static void test_csv_out(void)
 	good = 1;
 	for (j = 0; j < t->nrows; j++) {
 		char **r = t->rows[j];
-		const char *bn = r[rpt_csv_col(t, "bottleneck")];
+		const char *bn = r[ibc_csv_col(t, "bottleneck")];
 
 		good &= !strcmp(r[0], "1") && !strcmp(r[1], "t1") &&
 			!strcmp(r[2], "h100-spectrumx") && !strcmp(r[15], "preset");
@@ -109,7 +109,7 @@ static void test_csv_out(void)
 		 "plain decimals");
 	ok(!strcmp(t->rows[t->nrows - 1][3], "200000") && !strcmp(t->rows[t->nrows - 1][14], "3"),
 	   "200,000 GPUs on spectrumx: 3 tiers");
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 
 	{
 		static char buf[1 << 16];
@@ -142,7 +142,7 @@ static void test_presets_full(void)
 static void test_calibrate(void)
 {
 	char csv[300], err[512];
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	int rc;
 
 	snprintf(csv, sizeof(csv), "%s/calibrated.csv", dir);
@@ -152,10 +152,10 @@ static void test_calibrate(void)
 	ok(strstr(out_text, "alpha = 6.0") && strstr(out_text, "bandwidth = 24.0") &&
 	       strstr(out_text, "R^2 = 0.99"),
 	   "prints the fitted alpha 6 us, 24 GB/s and R^2");
-	rc = rpt_csv_read(csv, &t, err, sizeof(err));
+	rc = ibc_csv_read(csv, &t, err, sizeof(err));
 	ok(rc == 0 && t->nrows == 8 && !strcmp(t->rows[0][15], "c0ffee01"),
 	   "source column = the calibration run_id");
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 }
 
 static void test_validate(void)

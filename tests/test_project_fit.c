@@ -5,7 +5,7 @@
  */
 #include "tap.h"
 
-#include "csv.h"
+#include "ibc_csv.h"
 #include "project_fit.h"
 #include "schema.h"
 
@@ -48,7 +48,7 @@ struct spec {
 };
 
 /* Add the row of transport tr, algo a, rank count r, size 2^e to w. */
-static int add_row(struct rpt_csv_writer *w, const struct spec *s, int tr, int a, int r, int e)
+static int add_row(struct ibc_csv_writer *w, const struct spec *s, int tr, int a, int r, int e)
 {
 	char f[RPT_RESULTS_NCOLS][32];
 	const char *v[RPT_RESULTS_NCOLS];
@@ -76,7 +76,7 @@ static int add_row(struct rpt_csv_writer *w, const struct spec *s, int tr, int a
 		snprintf(f[19], 32, "%.4f", t * 1000);
 		v[30] = "wrong";
 	}
-	return rpt_csv_add(w, v);
+	return ibc_csv_add(w, v);
 }
 
 /* Write a results.csv per spec (all rows in one commit); returns the path (static). */
@@ -84,32 +84,32 @@ static const char *make_results(const char *name, const struct spec *s)
 {
 	static const char *const cols[] = {RPT_RESULTS_COLUMNS};
 	static char path[512];
-	struct rpt_csv_writer *w;
+	struct ibc_csv_writer *w;
 	int a, r, e, tr, rc = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (rpt_csv_create(path, cols, RPT_RESULTS_NCOLS, &w))
+	if (ibc_csv_create(path, cols, RPT_RESULTS_NCOLS, &w))
 		return NULL;
 	for (tr = 0; tr < (s->transport2 ? 2 : 1); tr++)
 		for (a = 0; a < s->nalgo; a++)
 			for (r = 0; r < s->nranks; r++)
 				for (e = s->size_lo; e <= s->size_hi && !rc; e += 2)
 					rc = add_row(w, s, tr, a, r, e);
-	rc = rc ? rc : rpt_csv_commit(w);
-	rpt_csv_close(w);
+	rc = rc ? rc : ibc_csv_commit(w);
+	ibc_csv_close(w);
 	return rc ? NULL : path;
 }
 
 static int fit_file(const char *path, const char *transport, struct rpt_fit *fit, char *err,
 		    size_t errlen)
 {
-	struct rpt_csv_table *t;
-	int rc = rpt_csv_read(path, &t, err, errlen);
+	struct ibc_csv_table *t;
+	int rc = ibc_csv_read(path, &t, err, errlen);
 
 	if (rc)
 		return rc;
 	rc = rpt_fit_table(path, t, transport, fit, err, errlen);
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 	return rc;
 }
 
@@ -213,7 +213,7 @@ static void test_unsupported(void)
 
 static void test_bad_table(void)
 {
-	struct rpt_csv_table *t;
+	struct ibc_csv_table *t;
 	struct rpt_fit fit;
 	char err[512];
 	static const char nocol[] = "schema,run_id,bytes\n1,x,8\n";
@@ -222,16 +222,16 @@ static void test_bad_table(void)
 	    "1.5,1024,4,1,ring,tcp,ok,allreduce,r\n"
 	    "abc,2048,4,1,ring,tcp,ok,allreduce,r\n";
 
-	rpt_csv_parse("nocol.csv", nocol, sizeof(nocol) - 1, &t, err, sizeof(err));
+	ibc_csv_parse("nocol.csv", nocol, sizeof(nocol) - 1, &t, err, sizeof(err));
 	ok(rpt_fit_table("nocol.csv", t, NULL, &fit, err, sizeof(err)) == -EINVAL &&
 	       strstr(err, "no column 'time_us'"),
 	   "missing column: %s", err);
-	rpt_csv_free(t);
-	rpt_csv_parse("junk.csv", junk, sizeof(junk) - 1, &t, err, sizeof(err));
+	ibc_csv_free(t);
+	ibc_csv_parse("junk.csv", junk, sizeof(junk) - 1, &t, err, sizeof(err));
 	ok(rpt_fit_table("junk.csv", t, NULL, &fit, err, sizeof(err)) == -EINVAL &&
 	       strstr(err, "junk.csv:3: column time_us: 'abc'"),
 	   "a bad number names file, line and column: %s", err);
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 }
 
 int main(void)

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "csv.h"
+#include "ibc_csv.h"
 #include "ibc_common.h"
 #include "tap.h"
 #include "topo.h"
@@ -439,7 +439,7 @@ static int count_prefix(const char *text, const char *prefix)
 	return n;
 }
 
-/* What the topo CSV holds, read back with the reports reader (rpt_csv_read). */
+/* What the topo CSV holds, read back with the reports reader (ibc_csv_read). */
 struct csv {
 	int rows, ncols, records[5], crlf;
 	char last_warning[1100];
@@ -449,21 +449,21 @@ struct csv {
 static int read_csv(const char *path, const char *text, struct csv *c)
 {
 	static const char *const recs[5] = {"machine", "device", "path", "pair", "warning"};
-	struct rpt_csv_table *t = NULL;
+	struct ibc_csv_table *t = NULL;
 	char err[256];
 	int r, i, rec, msg, name;
 
 	memset(c, 0, sizeof(*c));
 	c->crlf = strchr(text, '\r') != NULL;
-	if (rpt_csv_read(path, &t, err, sizeof(err))) {
+	if (ibc_csv_read(path, &t, err, sizeof(err))) {
 		diag("%s", err);
 		return -1;
 	}
 	c->ncols = t->ncols;
 	c->rows = t->nrows;
-	rec = rpt_csv_col(t, "record");
-	msg = rpt_csv_col(t, "message");
-	name = rpt_csv_col(t, "name");
+	rec = ibc_csv_col(t, "record");
+	msg = ibc_csv_col(t, "message");
+	name = ibc_csv_col(t, "name");
 	for (r = 0; r < t->nrows && rec >= 0 && msg >= 0 && name >= 0; r++) {
 		for (i = 0; i < 5; i++)
 			c->records[i] += strcmp(t->rows[r][rec], recs[i]) == 0;
@@ -476,7 +476,7 @@ static int read_csv(const char *path, const char *text, struct csv *c)
 				 sizeof(c->pair_gpu1) - strlen(c->pair_gpu1), "%s%s", i ? "," : "",
 				 t->rows[r][i]);
 	}
-	rpt_csv_free(t);
+	ibc_csv_free(t);
 	return 0;
 }
 
@@ -500,7 +500,7 @@ static void check_csv(const char *csv, const char *text)
 	struct csv c;
 
 	ok(text != NULL, "CSV file written");
-	if (!text || !ok(read_csv(csv, text, &c) == 0, "CSV: reads back with rpt_csv_read")) {
+	if (!text || !ok(read_csv(csv, text, &c) == 0, "CSV: reads back with ibc_csv_read")) {
 		tap_skip(text ? 5 : 6, "no CSV");
 		return;
 	}

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "csv.h"
+#include "ibc_csv.h"
 #include "ibc_common.h"
 
 #define TOPO_NP_MAX	4096
@@ -389,7 +389,7 @@ static void topo_row_num(struct topo_row *r, int col, const char *fmt, double v,
 	r->v[col] = r->num[col];
 }
 
-static int topo_csv_device(struct rpt_csv_writer *w, struct topo *t, int nic,
+static int topo_csv_device(struct ibc_csv_writer *w, struct topo *t, int nic,
 			   const struct topo_dev *d)
 {
 	struct topo_pcie_link l;
@@ -419,11 +419,11 @@ static int topo_csv_device(struct rpt_csv_writer *w, struct topo *t, int nic,
 		topo_row_num(&r, C_PCIE_WIDTH, "%.0f", l.cur_width, l.cur_width > 0);
 		topo_row_num(&r, C_PCIE_MAX_WIDTH, "%.0f", l.max_width, l.max_width > 0);
 	}
-	return rpt_csv_add(w, r.v);
+	return ibc_csv_add(w, r.v);
 }
 
 /* The GPU x NIC path rows. */
-static int topo_csv_paths(struct rpt_csv_writer *w, struct topo *t)
+static int topo_csv_paths(struct ibc_csv_writer *w, struct topo *t)
 {
 	struct topo_row r;
 	int g, k, rc = 0;
@@ -434,14 +434,14 @@ static int topo_csv_paths(struct rpt_csv_writer *w, struct topo *t)
 			r.v[C_NAME] = t->gpus[g].name;
 			r.v[C_PEER] = t->nics[k].name;
 			r.v[C_PATH] = topo_path_name(t->paths[g * t->nnic + k]);
-			rc = rpt_csv_add(w, r.v);
+			rc = ibc_csv_add(w, r.v);
 		}
 	}
 	return rc;
 }
 
 /* The pairing of np local ranks, then the warnings. */
-static int topo_csv_pairs(struct rpt_csv_writer *w, struct topo *t, int np,
+static int topo_csv_pairs(struct ibc_csv_writer *w, struct topo *t, int np,
 			  const struct topo_lines *warn)
 {
 	struct topo_rank_info info;
@@ -461,18 +461,18 @@ static int topo_csv_pairs(struct rpt_csv_writer *w, struct topo *t, int np,
 		r.v[C_CPUS] = info.cpus;
 		topo_row_num(&r, C_PORT, "%.0f", info.nic_port, info.nic_port > 0);
 		topo_row_num(&r, C_LINK_GBPS, "%g", info.link_gbps, info.link_gbps > 0);
-		rc = rpt_csv_add(w, r.v);
+		rc = ibc_csv_add(w, r.v);
 	}
 	for (g = 0; g < warn->n && !rc; g++) {
 		topo_row_init(&r, t, "warning");
 		r.v[C_MESSAGE] = warn->v[g];
-		rc = rpt_csv_add(w, r.v);
+		rc = ibc_csv_add(w, r.v);
 	}
 	return rc;
 }
 
 /* Every row, added to w (committed by the caller). */
-static int topo_csv_rows(struct rpt_csv_writer *w, struct topo *t, int np,
+static int topo_csv_rows(struct ibc_csv_writer *w, struct topo *t, int np,
 			 const struct topo_lines *warn)
 {
 	struct topo_row r;
@@ -484,7 +484,7 @@ static int topo_csv_rows(struct rpt_csv_writer *w, struct topo *t, int np,
 		 t->npackages, t->nnuma, t->ncores, t->npus);
 	r.v[C_NAME] = t->hostname[0] ? t->hostname : ibc_hostname();
 	r.v[C_MESSAGE] = summary;
-	rc = rpt_csv_add(w, r.v);
+	rc = ibc_csv_add(w, r.v);
 	for (g = 0; g < t->ngpu && !rc; g++)
 		rc = topo_csv_device(w, t, -1, &t->gpus[g]);
 	for (k = 0; k < t->nnic && !rc; k++)
@@ -493,18 +493,18 @@ static int topo_csv_rows(struct rpt_csv_writer *w, struct topo *t, int np,
 	return rc ? rc : topo_csv_pairs(w, t, np, warn);
 }
 
-/* Exclusive create, all rows in one atomic commit (reports/csv.h): readers never see half a
+/* Exclusive create, all rows in one atomic commit (common/ibc_csv.h): readers never see half a
  * file and an existing file is never replaced. */
 static int topo_write_csv(const char *path, struct topo *t, int np, const struct topo_lines *warn,
 			  FILE *err)
 {
-	struct rpt_csv_writer *w = NULL;
-	int rc = rpt_csv_create(path, topo_csv_cols, C_NCOLS, &w);
+	struct ibc_csv_writer *w = NULL;
+	int rc = ibc_csv_create(path, topo_csv_cols, C_NCOLS, &w);
 
 	if (!rc) {
 		rc = topo_csv_rows(w, t, np, warn);
-		rc = rc ? rc : rpt_csv_commit(w);
-		rpt_csv_close(w);
+		rc = rc ? rc : ibc_csv_commit(w);
+		ibc_csv_close(w);
 	}
 	if (!rc)
 		return IBC_EXIT_OK;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * csv.c - RFC 4180 CSV writer (exclusive create, atomic whole-file commits) and reader
+ * ibc_csv.c - the one RFC 4180 CSV writer (exclusive create, atomic whole-file commits) and reader
  * (whole file, strict field counts, errors as "path:line:col: what").
  *
  * Writer: the serialized text of every committed row is kept in memory. Each commit writes it
@@ -8,7 +8,7 @@
  * creation links the first temp file to the target instead, which fails with EEXIST when the
  * target exists (even when another process created it a moment ago). Line endings are "\n".
  */
-#include "csv.h"
+#include "ibc_csv.h"
 
 #include "ibc_common.h"
 
@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct rpt_csv_writer {
+struct ibc_csv_writer {
 	char *path; /* owned: target file */
 	char *tmp;  /* owned: ".NAME.tmp.PID" beside it */
 	char *dir;  /* owned: directory holding both (for fsync) */
@@ -38,7 +38,7 @@ static int needs_quotes(const char *s)
 	return s[strcspn(s, ",\"\r\n")] != '\0';
 }
 
-int rpt_csv_quote(const char *in, char *out, size_t outlen)
+int ibc_csv_quote(const char *in, char *out, size_t outlen)
 {
 	size_t n = 0;
 	const char *p;
@@ -72,7 +72,7 @@ int rpt_csv_quote(const char *in, char *out, size_t outlen)
 	return 0;
 }
 
-static int buf_reserve(struct rpt_csv_writer *w, size_t extra)
+static int buf_reserve(struct ibc_csv_writer *w, size_t extra)
 {
 	size_t cap = w->cap ? w->cap : 4096;
 	char *nb;
@@ -93,7 +93,7 @@ static int buf_reserve(struct rpt_csv_writer *w, size_t extra)
 }
 
 /* Append one serialized row (fields quoted as needed, "\n" terminated) to w->buf. */
-static int buf_add_row(struct rpt_csv_writer *w, const char *const *values)
+static int buf_add_row(struct ibc_csv_writer *w, const char *const *values)
 {
 	int i, rc;
 
@@ -158,7 +158,7 @@ static void fsync_dir(const char *dir)
 }
 
 /* Write w->buf into the temp file and fsync it. The temp file is left in place. */
-static int write_tmp(struct rpt_csv_writer *w)
+static int write_tmp(struct ibc_csv_writer *w)
 {
 	int fd, rc;
 
@@ -181,7 +181,7 @@ static int write_tmp(struct rpt_csv_writer *w)
 	return rc;
 }
 
-static int commit(struct rpt_csv_writer *w)
+static int commit(struct ibc_csv_writer *w)
 {
 	int rc = write_tmp(w);
 
@@ -198,7 +198,7 @@ static int commit(struct rpt_csv_writer *w)
 }
 
 /* First commit: the header must appear at path only if nothing is there. */
-static int commit_exclusive(struct rpt_csv_writer *w)
+static int commit_exclusive(struct ibc_csv_writer *w)
 {
 	int rc = write_tmp(w), fd;
 
@@ -239,7 +239,7 @@ static int commit_exclusive(struct rpt_csv_writer *w)
 	return rc;
 }
 
-static void writer_free(struct rpt_csv_writer *w)
+static void writer_free(struct ibc_csv_writer *w)
 {
 	if (!w)
 		return;
@@ -250,7 +250,7 @@ static void writer_free(struct rpt_csv_writer *w)
 	free(w);
 }
 
-static int writer_paths(struct rpt_csv_writer *w, const char *path)
+static int writer_paths(struct ibc_csv_writer *w, const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
@@ -270,20 +270,20 @@ static int writer_paths(struct rpt_csv_writer *w, const char *path)
 	return 0;
 }
 
-int rpt_csv_create(const char *path, const char *const *columns, int ncols,
-		   struct rpt_csv_writer **out)
+int ibc_csv_create(const char *path, const char *const *columns, int ncols,
+		   struct ibc_csv_writer **out)
 {
-	struct rpt_csv_writer *w;
+	struct ibc_csv_writer *w;
 	int rc, i;
 
 	*out = NULL;
 	if (!path || !*path || !columns || ncols < 1) {
-		ibc_err_set("rpt_csv_create: need a path and at least one column");
+		ibc_err_set("ibc_csv_create: need a path and at least one column");
 		return -EINVAL;
 	}
 	for (i = 0; i < ncols; i++)
 		if (!columns[i]) {
-			ibc_err_set("rpt_csv_create: column %d has no name", i + 1);
+			ibc_err_set("ibc_csv_create: column %d has no name", i + 1);
 			return -EINVAL;
 		}
 	w = calloc(1, sizeof(*w));
@@ -305,7 +305,7 @@ fail:
 	return rc;
 }
 
-int rpt_csv_add(struct rpt_csv_writer *w, const char *const *values)
+int ibc_csv_add(struct ibc_csv_writer *w, const char *const *values)
 {
 	size_t old = w->len;
 	int rc;
@@ -318,7 +318,7 @@ int rpt_csv_add(struct rpt_csv_writer *w, const char *const *values)
 	return rc;
 }
 
-int rpt_csv_commit(struct rpt_csv_writer *w)
+int ibc_csv_commit(struct ibc_csv_writer *w)
 {
 	int rc;
 
@@ -332,16 +332,14 @@ int rpt_csv_commit(struct rpt_csv_writer *w)
 	return rc;
 }
 
-int rpt_csv_append(struct rpt_csv_writer *w, const char *const *values)
+int ibc_csv_append(struct ibc_csv_writer *w, const char *const *values)
 {
-	int rc = rpt_csv_add(w, values);
+	int rc = ibc_csv_add(w, values);
 
-	return rc ? rc : rpt_csv_commit(w);
+	return rc ? rc : ibc_csv_commit(w);
 }
 
-/* Several rows in one commit (internal: for writers producing thousands of rows at once,
- * where one fsync + rename per row would cost seconds). values is nrows x ncols. */
-int rpt__csv_append_rows(struct rpt_csv_writer *w, const char *const *values, int nrows)
+int ibc_csv_append_rows(struct ibc_csv_writer *w, const char *const *values, int nrows)
 {
 	size_t old = w->len;
 	int rc = 0, r;
@@ -349,15 +347,15 @@ int rpt__csv_append_rows(struct rpt_csv_writer *w, const char *const *values, in
 	if (!values || nrows < 0)
 		return -EINVAL;
 	for (r = 0; r < nrows && !rc; r++)
-		rc = rpt_csv_add(w, values + (size_t)r * (size_t)w->ncols);
+		rc = ibc_csv_add(w, values + (size_t)r * (size_t)w->ncols);
 	if (rc) {
 		w->len = old;
 		return rc;
 	}
-	return rpt_csv_commit(w);
+	return ibc_csv_commit(w);
 }
 
-void rpt_csv_close(struct rpt_csv_writer *w)
+void ibc_csv_close(struct ibc_csv_writer *w)
 {
 	writer_free(w);
 }
@@ -372,7 +370,7 @@ struct parser {
 	size_t flen, fcap;
 	char **rec; /* owned: fields of the record being built */
 	int nrec, caprec;
-	struct rpt_csv_table *t; /* owned until returned */
+	struct ibc_csv_table *t; /* owned until returned */
 	int caprows;
 	char *err; /* borrowed */
 	size_t errlen;
@@ -457,7 +455,7 @@ static void rec_clear(struct parser *ps)
 /* Hand the finished record (started at line) to the table: header or data row. */
 static int record_end(struct parser *ps, int line, int endcol)
 {
-	struct rpt_csv_table *t = ps->t;
+	struct ibc_csv_table *t = ps->t;
 	char **copy;
 	int i, j;
 
@@ -591,7 +589,7 @@ static int parse_all(struct parser *ps)
 	return 0;
 }
 
-void rpt_csv_free(struct rpt_csv_table *t)
+void ibc_csv_free(struct ibc_csv_table *t)
 {
 	int i, j;
 
@@ -611,7 +609,7 @@ void rpt_csv_free(struct rpt_csv_table *t)
 	free(t);
 }
 
-int rpt_csv_parse(const char *name, const char *text, size_t len, struct rpt_csv_table **out,
+int ibc_csv_parse(const char *name, const char *text, size_t len, struct ibc_csv_table **out,
 		  char *err, size_t errlen)
 {
 	struct parser ps = {
@@ -644,14 +642,14 @@ int rpt_csv_parse(const char *name, const char *text, size_t len, struct rpt_csv
 	if (rc) {
 		if (rc == -ENOMEM && err && errlen && !err[0])
 			snprintf(err, errlen, "%s: out of memory", ps.name);
-		rpt_csv_free(ps.t);
+		ibc_csv_free(ps.t);
 		return rc;
 	}
 	*out = ps.t;
 	return 0;
 }
 
-int rpt_csv_read(const char *path, struct rpt_csv_table **out, char *err, size_t errlen)
+int ibc_csv_read(const char *path, struct ibc_csv_table **out, char *err, size_t errlen)
 {
 	struct stat st;
 	char *text = NULL;
@@ -691,7 +689,7 @@ int rpt_csv_read(const char *path, struct rpt_csv_table **out, char *err, size_t
 	}
 	close(fd);
 	fd = -1;
-	rc = rpt_csv_parse(path, text, n, out, err, errlen);
+	rc = ibc_csv_parse(path, text, n, out, err, errlen);
 	free(text);
 	return rc;
 fail_msg:
@@ -704,7 +702,7 @@ fail_msg:
 	return rc;
 }
 
-int rpt_csv_col(const struct rpt_csv_table *t, const char *name)
+int ibc_csv_col(const struct ibc_csv_table *t, const char *name)
 {
 	int i;
 
