@@ -50,6 +50,18 @@ void ibc_err_prefix(const char *fmt, ...)
 	snprintf(err_buf + n, sizeof(err_buf) - n, "%.*s", (int)(sizeof(err_buf) - n - 1), old);
 }
 
+int ibc_err_buf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
 const char *ibc_err_get(void)
 {
 	return err_buf[0] ? err_buf : "unknown error";

@@ -35,6 +35,10 @@ void ibc_err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ibc_err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *ibc_err_get(void);
 void ibc_err_clear(void);
+/* For functions that report into a caller's buffer instead: format into err (when err and
+ * errlen are non-zero) and return -EINVAL, the error of input that does not make sense. */
+int ibc_err_buf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Logging to stderr, prefixed with "ibcoll[rank]: " once ibc_log_set_rank() was called. */
 void ibc_log_set_rank(int rank);

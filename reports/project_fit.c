@@ -19,20 +19,6 @@ struct obs {
 	int algo;	/* 0 ring, 1 tree, 2 sendrecv */
 };
 
-static int fit_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fit_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static void add_warn(struct rpt_fit *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_warn(struct rpt_fit *f, const char *fmt, ...)
 {
@@ -130,7 +116,7 @@ static int find_cols(const char *name, const struct ibc_csv_table *t, struct col
 	for (i = 0; i < IBC_ARRAY_SIZE(need); i++) {
 		*dst[i] = ibc_csv_col(t, need[i]);
 		if (*dst[i] < 0)
-			return fit_err(
+			return ibc_err_buf(
 			    err, errlen,
 			    "%s:1: no column '%s' (is this an ibcoll results.csv? the "
 			    "README's Reports section lists its columns)",
@@ -143,7 +129,7 @@ static int num(const char *name, int line, const char *col, const char *s, doubl
 	       char *err, size_t errlen)
 {
 	if (ibc_parse_double(s, out) || *out < min)
-		return fit_err(err, errlen, "%s:%d: column %s: '%s' is not a number >= %g", name,
+		return ibc_err_buf(err, errlen, "%s:%d: column %s: '%s' is not a number >= %g", name,
 			       line, col, s, min);
 	return 0;
 }
@@ -233,13 +219,13 @@ static int pick_transport(const char *name, const struct ibc_csv_table *t, const
 		if (!first)
 			first = tr;
 		else if (strcmp(first, tr))
-			return fit_err(err, errlen,
+			return ibc_err_buf(err, errlen,
 				       "%s:%d: rows of transports '%s' and '%s': calibrate one "
 				       "transport at a time (--transport NAME)",
 				       name, t->row_line[i], first, tr);
 	}
 	if (!first)
-		return fit_err(err, errlen, "%s: no row with status ok", name);
+		return ibc_err_buf(err, errlen, "%s: no row with status ok", name);
 	snprintf(fit->transport, sizeof(fit->transport), "%s", first);
 	return 0;
 }
@@ -286,13 +272,13 @@ static int fit_check_rows(struct fit_run *r)
 	const struct rpt_fit *fit = r->fit;
 
 	if (r->nobs >= 1 && fit->nsizes < 2 && fit->nranks < 2)
-		return fit_err(r->err, r->errlen,
+		return ibc_err_buf(r->err, r->errlen,
 			       "%s: every usable row has the same size and rank count (%ld ranks): "
 			       "latency and bandwidth cannot be told apart; measure several sizes "
 			       "(-b 1K -e 256M)",
 			       r->name, fit->p_min);
 	if (r->nobs < 2)
-		return fit_err(
+		return ibc_err_buf(
 		    r->err, r->errlen,
 		    "%s: %d usable row%s of transport '%s' (status ok, allreduce ring/tree "
 		    "or sendrecv, 2+ ranks): a fit needs at least two",
@@ -321,12 +307,12 @@ static int fit_solve(struct fit_run *r)
 	if (!dep)
 		return 0;
 	if (r->fit->nsizes < 2)
-		return fit_err(r->err, r->errlen,
+		return ibc_err_buf(r->err, r->errlen,
 			       "%s: every usable row has the same size and rank count: latency "
 			       "and bandwidth cannot be told apart; measure several sizes "
 			       "(-b 1K -e 256M)",
 			       r->name);
-	return fit_err(r->err, r->errlen, "%s: the rows cannot separate latency from bandwidth",
+	return ibc_err_buf(r->err, r->errlen, "%s: the rows cannot separate latency from bandwidth",
 		       r->name);
 }
 
@@ -352,7 +338,7 @@ static int fit_one_algo(struct fit_run *r)
 	r->par[2] = 0;
 	r->fit->have_gamma = 0;
 	if (solve(r->o, r->nobs, r->use, r->par))
-		return fit_err(r->err, r->errlen,
+		return ibc_err_buf(r->err, r->errlen,
 			       "%s: the rows cannot separate latency from bandwidth", r->name);
 	add_warn(r->fit,
 		 "ring, tree and sendrecv rows disagree on one bandwidth (a negative beta or "
@@ -384,7 +370,7 @@ static int fit_finish(struct fit_run *r)
 		add_warn(fit, "negative latency %.3g us: the small sizes do not follow the model",
 			 par[0]);
 	if (par[1] <= 0)
-		return fit_err(r->err, r->errlen,
+		return ibc_err_buf(r->err, r->errlen,
 			       "%s: the fitted bandwidth is not positive (beta = %.3g us/B): the "
 			       "data do not follow alpha + n beta",
 			       r->name, par[1]);

@@ -40,20 +40,6 @@ int rpt_algo_parse(const char *s, enum rpt_algo *a)
 	return -EINVAL;
 }
 
-static int model_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int model_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* Effective rates in bytes/us. */
 struct rates {
 	double nvlink;	  /* one GPU's NVLink port */
@@ -89,9 +75,9 @@ static int get_shape(const struct rpt_cluster *c, long gpus, struct shape *s, ch
 	long endpoints, leaf_nodes;
 
 	if (gpus < 1)
-		return model_err(err, errlen, "%ld GPUs: the count must be at least 1", gpus);
+		return ibc_err_buf(err, errlen, "%ld GPUs: the count must be at least 1", gpus);
 	if (gpus % c->gpus_per_node)
-		return model_err(err, errlen,
+		return ibc_err_buf(err, errlen,
 				 "%ld GPUs is not a multiple of gpus_per_node = %d (cluster %s): "
 				 "use whole nodes",
 				 gpus, c->gpus_per_node, c->name);
@@ -100,11 +86,11 @@ static int get_shape(const struct rpt_cluster *c, long gpus, struct shape *s, ch
 	s->m = c->nics_per_node;
 	s->nodes = gpus / c->gpus_per_node;
 	if (s->nodes > 1e12 / s->m)
-		return model_err(err, errlen, "%ld GPUs: too many", gpus);
+		return ibc_err_buf(err, errlen, "%ld GPUs: too many", gpus);
 	endpoints = s->nodes * s->m;
 	s->tiers = s->nodes > 1 ? rpt_cluster_tiers(endpoints, c->switch_radix) : 0;
 	if (s->tiers > c->max_tiers)
-		return model_err(err, errlen,
+		return ibc_err_buf(err, errlen,
 				 "%ld GPUs need %ld NIC ports, but %d tiers of %d-port switches "
 				 "serve at most %.0f (k^%d/%.0f): raise switch_radix or max_tiers "
 				 "(cluster %s)",
@@ -227,9 +213,9 @@ int rpt_project_point(const struct rpt_cluster *c, enum rpt_algo algo, long gpus
 	enum rpt_term worst = RPT_TERM_NVLINK;
 
 	if ((unsigned)algo >= RPT_ALGO_COUNT)
-		return model_err(err, errlen, "unknown algorithm %d", (int)algo);
+		return ibc_err_buf(err, errlen, "unknown algorithm %d", (int)algo);
 	if (!(bytes >= 0) || !isfinite(bytes))
-		return model_err(err, errlen, "bytes = %g: must be >= 0", bytes);
+		return ibc_err_buf(err, errlen, "bytes = %g: must be >= 0", bytes);
 	rc = get_shape(c, gpus, &s, err, errlen);
 	if (rc)
 		return rc;
