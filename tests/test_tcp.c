@@ -230,7 +230,7 @@ static void test_sysfs_root(void)
 	struct ibc_tp_config cfg = lo_cfg();
 	struct ibc_tp_ctx *ctx = NULL;
 	struct ibc_tp_counters c;
-	struct ibc_tp_props p;
+	struct ibc_tp_props p = {.size = sizeof(p)};
 	char root[] = "/tmp/test_tcp_sysfs.XXXXXX", cmd[128], path[512];
 	int rc;
 
