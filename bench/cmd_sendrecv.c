@@ -29,7 +29,7 @@ struct sr_run {
 struct sr_line {
 	double gbps; /* bandwidth test */
 	struct bench_stats lat; /* latency test, half round trips */
-	uint64_t wrong; /* both tests so far */
+	uint64_t wrong; /* both tests so far (the table's #wrong) */
 };
 
 /* One side of a pair: the peer and the direction of this rank. */
@@ -186,10 +186,11 @@ static int sr_measure(struct bench_drv *d, uint64_t bytes, bool lat, struct benc
 	return rc;
 }
 
-/* Rank 0: the wrong bytes of every rank (logged, counted into line->wrong, listed in wr). */
-static void sum_wrong(struct bench_drv *d, uint64_t bytes, const char *all, size_t reclen,
-		      struct sr_line *line, char *wr, size_t wrlen)
+/* Rank 0: the wrong bytes of every rank in one test (logged, listed in wr); returns their sum. */
+static uint64_t sum_wrong(struct bench_drv *d, uint64_t bytes, const char *all, size_t reclen,
+			  char *wr, size_t wrlen)
 {
+	uint64_t sum = 0;
 	size_t n = 0;
 	int r;
 
@@ -198,13 +199,14 @@ static void sum_wrong(struct bench_drv *d, uint64_t bytes, const char *all, size
 
 		if (!x->wrong)
 			continue;
-		line->wrong += x->wrong;
+		sum += x->wrong;
 		bench__rank_list_add(wr, wrlen, &n, r);
 		ibc_log("wrong data: rank %d (host %s) received %llu wrong bytes of %llu, first "
 			"at %llu: expected %s, got %s",
 			r, ibc_boot_host(d->boot, r), (unsigned long long)x->wrong,
 			(unsigned long long)bytes, (unsigned long long)x->first, x->exp, x->got);
 	}
+	return sum;
 }
 
 /* Rank 0: statistics and the row of one test from every rank's record. Without statistics
@@ -219,10 +221,14 @@ static int report_test(struct bench_drv *d, struct sr_run *run, uint64_t bytes, 
 				 .channels = 1 };
 	struct bench_stats st;
 	char wr[256] = "";
+	uint64_t wrong;
 	int rc;
 
 	row.algo = mode == MODE_LAT ? "pingpong" : (o->sr.bidir ? "bidir" : "stream");
-	sum_wrong(d, bytes, all, run->reclen, line, wr, sizeof(wr));
+	/* each row counts its own test; the table line and the run count each test once */
+	wrong = sum_wrong(d, bytes, all, run->reclen, wr, sizeof(wr));
+	line->wrong += wrong;
+	d->wrong_total += wrong;
 	row.wrong_ranks = wr;
 	rc = bench__stats_compute(times, d->nranks, (int)o->sweep.iters,
 				  BENCH_REC_STRIDE(o->sweep.iters), &st);
@@ -243,11 +249,10 @@ static int report_test(struct bench_drv *d, struct sr_run *run, uint64_t bytes, 
 					: 0;
 		line->gbps = row.algbw;
 	}
-	d->wrong_total += line->wrong;
 	row.st = &st;
 	row.busbw = row.algbw;
-	row.wrong = line->wrong;
-	row.status = line->wrong ? "wrong" : "ok";
+	row.wrong = wrong;
+	row.status = wrong ? "wrong" : "ok";
 	if (bench__report_row(d, &row))
 		run->write_failed = true;
 	return 0;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ibc_csv.h"
 #include "tap.h"
 
 #define OUT_MAX (256 * 1024)
@@ -165,6 +166,29 @@ static int check_csv(const char *dir, int *ring, int *tree, int *rows)
 	return bad;
 }
 
+/* Field `col` of the results.csv row whose algo is `algo` (static buffer; "" when absent). */
+static const char *sr_row_field(const char *dir, const char *algo, const char *col)
+{
+	static char v[64];
+	struct ibc_csv_table *t = NULL;
+	char path[400], err[256];
+	int ca, cc, i;
+
+	v[0] = '\0';
+	snprintf(path, sizeof(path), "%s/results.csv", dir);
+	if (ibc_csv_read(path, &t, err, sizeof(err))) {
+		diag("%s", err);
+		return v;
+	}
+	ca = ibc_csv_col(t, "algo");
+	cc = ibc_csv_col(t, col);
+	for (i = 0; ca >= 0 && cc >= 0 && i < t->nrows; i++)
+		if (!strcmp(t->rows[i][ca], algo))
+			snprintf(v, sizeof(v), "%s", t->rows[i][cc]);
+	ibc_csv_free(t);
+	return v;
+}
+
 static const char *outdir(void)
 {
 	static char d[300];
@@ -272,17 +296,26 @@ int main(void)
 	   * named as holding wrong data, and the run exits 1 (a check failed) */
 		static const char *const flip[] = {"IBCOLL_SOFTHCA_FLIP_BYTE", "5000",
 						   "IBCOLL_SOFTHCA_FAULT_RANK", "0", NULL};
+		char dir[300];
 		const char *argv[] = {bin,     "sendrecv", "--np",	"2",  "--transport",
 				      "verbs", "-b",	   "1M",	"-e", "1M",
 				      "-n",    "2",	   "-w",	"0",  "--timeout",
-				      "30",    "--out",	   outdir(), NULL};
+				      "30",    "--out",	   dir, NULL};
 
+		snprintf(dir, sizeof(dir), "%s", outdir());
 		run(&r, 90, flip, argv);
 		if (!ok(r.status == 1, "flipped byte: exit 1 (%d)", r.status))
 			show(&r);
 		if (!ok(strstr(r.out, "wrong data: rank 1") && !strstr(r.out, "wrong data: rank 0"),
 			"flipped byte: the receiving rank 1, and only it, is named"))
 			show(&r);
+		/* the flip happens once, in the stream test: its row has the wrong byte, the
+		 * ping-pong row after it none (it carried the stream test's count before) */
+		is_str(sr_row_field(dir, "stream", "wrong"), "1", "flipped byte: stream row wrong 1");
+		is_str(sr_row_field(dir, "stream", "status"), "wrong", "stream row status wrong");
+		is_str(sr_row_field(dir, "pingpong", "wrong"), "0",
+		       "ping-pong row after it: wrong 0 (each row counts its own test)");
+		is_str(sr_row_field(dir, "pingpong", "status"), "ok", "ping-pong row status ok");
 	}
 	{ /* the same flip inside an all-reduce is caught by the bit-exact check (int32: a float
 	   * sum could round a flipped low mantissa bit away) */
