@@ -434,6 +434,17 @@ int main(void)
 	rejects("missing value", "-n", "-n", NULL, NULL, NULL);
 	rejects("-n 0", "-n", "-n", "0", NULL, NULL);
 	rejects("--mem bad", "--mem", "--mem", "gpu", NULL, NULL);
+	/* numbers are plain decimals: no blanks, no '+', nothing after them */
+	rejects("--np with a leading blank", "--np", "--np", " 1", NULL, NULL);
+	rejects("--np with a trailing blank", "--np", "--np", "2 ", NULL, NULL);
+	rejects("--np with a '+'", "--np", "--np", "+2", NULL, NULL);
+	rejects("-n with a leading blank", "-n", "-n", " 3", NULL, NULL);
+	rejects("-w -0", "-w", "-w", "-0", NULL, NULL);
+	rejects("--timeout with a '+'", "--timeout", "--timeout", "+5", NULL, NULL);
+	rejects("--channels hex", "--channels", "--channels", "0x2", NULL, NULL);
+	rejects("--gid-index with a blank", "--gid-index", "--gid-index", "\t1", NULL, NULL);
+	rejects("-b with a leading blank", "-b", "-b", " 1K", NULL, NULL);
+	rejects("-e with a '+'", "-e", "-e", "+1M", NULL, NULL);
 
 	csv_roundtrip();
 	sendrecv("2", "shm", NULL);
