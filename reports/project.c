@@ -293,7 +293,7 @@ static int calibrate(const struct proj_opts *o, struct rpt_cluster *c, char *sou
 	       1e-3 / fit.beta_us_per_byte, fit.beta_us_per_byte);
 	if (fit.have_gamma)
 		printf(", gamma = %.4g us/B (%.3f GB/s)", fit.gamma_us_per_byte,
-		       fit.gamma_us_per_byte > 0 ? 1e-3 / fit.gamma_us_per_byte : 0.0);
+		       rpt_fit_reduce_GBps(&fit));
 	printf(", R^2 = %.5f, worst row %.1f%%\n", fit.r2, 100 * fit.max_rel_err);
 	printf("#   replaces the cluster's %s\n", fit.multinode
 						      ? "net_latency_us and NIC bandwidth"
@@ -401,6 +401,32 @@ static void print_crossovers(const struct rpt_cluster *c, const struct proj_opts
 	}
 }
 
+/* Every point of the table finite before anything is printed: never a NaN or inf row. */
+static int check_points(const struct rpt_cluster *c, const struct proj_opts *o)
+{
+	int i, j, k;
+
+	for (i = 0; i < o->ngpus; i++)
+		for (k = 0; k < o->nalgos; k++)
+			for (j = 0; j < o->nbytes; j++) {
+				struct rpt_point pt;
+
+				rpt_project_point(c, o->algos[k], o->gpus[i], o->bytes[j], &pt,
+						  NULL, 0);
+				if (isfinite(pt.time_us) && isfinite(pt.algbw_GBps) &&
+				    isfinite(pt.busbw_GBps) && isfinite(pt.latency_us) &&
+				    isfinite(pt.bandwidth_us))
+					continue;
+				fprintf(stderr,
+					"ibcoll project: %s at %ld GPUs, %.0f bytes gives no finite "
+					"time with cluster %s: check the cluster's rates and "
+					"latencies\n",
+					rpt_algo_name(o->algos[k]), o->gpus[i], o->bytes[j], c->name);
+				return IBC_EXIT_USAGE;
+			}
+	return 0;
+}
+
 static int run_projection(const struct rpt_cluster *c, const struct proj_opts *o,
 			  const char *source)
 {
@@ -417,6 +443,8 @@ static int run_projection(const struct rpt_cluster *c, const struct proj_opts *o
 		if (rpt_project_point(c, o->algos[0], o->gpus[i], 1, &pt, err, sizeof(err)))
 			return bad("--gpus", NULL, err);
 	}
+	if (check_points(c, o))
+		return IBC_EXIT_USAGE;
 	if (o->csv) {
 		co.cap = o->ngpus * o->nbytes * o->nalgos;
 		co.vals = calloc((size_t)co.cap * RPT_PROJECTION_NCOLS, sizeof(*co.vals));
