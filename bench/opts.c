@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define NOT_MINE 1 /* a group parser's answer for a flag of another group */
@@ -526,7 +527,11 @@ static int parse_launch(struct bench_opts *o, int c, const char *v)
 		if (strcmp(v, "auto") && strcmp(v, "on") && strcmp(v, "off"))
 			return bench__usage_err(o, "--bind '%s': expected auto, on or off", v);
 		return 0;
-	case O_OUT: o->report.out = v; return 0;
+	case O_OUT:
+		o->report.out = v;
+		if (!*v) /* "" would put the report at the root of the file system */
+			return bench__usage_err(o, "--out '': expected a directory name");
+		return 0;
 	}
 	return NOT_MINE;
 }
@@ -634,6 +639,7 @@ int bench__opts_validate(struct bench_opts *o)
 {
 	const char *tp = o->tp.transport;
 	const struct ibc_tp_ops *ops;
+	struct stat st;
 	int rc = validate_sweep(o);
 
 	rc = rc ? rc : validate_combos(o);
@@ -651,6 +657,9 @@ int bench__opts_validate(struct bench_opts *o)
 	}
 	if (o->report.out && strlen(o->report.out) > 400)
 		return bench__usage_err(o, "--out: path too long");
+	if (o->report.out && stat(o->report.out, &st) == 0 && !S_ISDIR(st.st_mode))
+		return bench__usage_err(o, "--out '%s': exists and is not a directory",
+					o->report.out);
 	if (tp && strlen(tp) > BENCH_TRANSPORT_MAX) /* the options message has room for this */
 		return bench__usage_err(o, "--transport: path too long");
 	return 0;

@@ -64,7 +64,8 @@ static void usage(FILE *f)
 		"  --run-id ID          run_id column [random hex]\n"
 		"  --validate FILE      compare the model with published measurements; exit 1\n"
 		"                       when the median error exceeds 10%% or any row 25%%\n"
-		"Exit: 0 ok, 1 validation target missed, 2 usage error, 3 I/O failure.\n");
+		"Exit: 0 ok, 1 validation target missed, 2 usage error (also a missing, unreadable\n"
+		"or malformed input file), 3 other I/O failure.\n");
 }
 
 static int bad(const char *flag, const char *val, const char *why)
@@ -74,6 +75,13 @@ static int bad(const char *flag, const char *val, const char *why)
 	else
 		fprintf(stderr, "ibcoll project: %s: %s\n", flag, why);
 	return IBC_EXIT_USAGE;
+}
+
+int rpt__read_exit(int rc)
+{
+	if (rc == -EINVAL || rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES || rc == -EISDIR)
+		return IBC_EXIT_USAGE;
+	return IBC_EXIT_ENV;
 }
 
 static int parse_gpus(const char *flag, const char *s, struct proj_opts *o)
@@ -277,7 +285,7 @@ static int calibrate(const struct proj_opts *o, struct rpt_cluster *c, char *sou
 
 	if (rc) {
 		fprintf(stderr, "ibcoll project: --calibrate: %s\n", err);
-		return rc == -EINVAL ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
+		return rpt__read_exit(rc);
 	}
 	rc = rpt_fit_table(o->calibrate, t, o->transport, &fit, err, sizeof(err));
 	ibc_csv_free(t);

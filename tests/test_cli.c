@@ -480,6 +480,8 @@ int main(void)
 	rejects("--algo rd with --mem hostdev", "--algo rd", "--algo", "rd", "--mem", "hostdev");
 	rejects("--algo rhd with --mem cuda", "--mem cuda", "--algo", "ring,rhd", "--mem",
 		"cuda");
+	rejects("--out ''", "--out", "--out", "", NULL, NULL);
+	rejects("--out naming a file", "not a directory", "--out", "/dev/null", NULL, NULL);
 	rejects_in("sendrecv", "sendrecv --np 1", "--np", "--np", "1", NULL, NULL);
 	rejects_in("sendrecv", "sendrecv --mem hostdev", "--mem", "--mem", "hostdev", NULL, NULL);
 	nic_absent();

@@ -252,6 +252,10 @@ static void test_usage(void)
 		     "base after other keys");
 	expect_usage((const char *[]){"--validate", "x.csv", "--gpus", "8", NULL}, "--validate",
 		     "--validate with other options");
+	expect_usage((const char *[]){"--calibrate", "/nonexistent/results.csv", NULL},
+		     "--calibrate: /nonexistent/results.csv", "--calibrate of a missing file");
+	expect_usage((const char *[]){"--validate", "/nonexistent/published.csv", NULL},
+		     "--validate: /nonexistent/published.csv", "--validate of a missing file");
 	{
 		const char *c2 = write_conf("ok.conf", "base = h100-spectrumx\nname = mine\n"
 						       "oversubscription = 2\n");
