@@ -536,11 +536,35 @@ static int parse_launch(struct bench_opts *o, int c, const char *v)
 	return NOT_MINE;
 }
 
+/* A flag of the other command (sendrecv has no dtypes, ops or algorithms; allreduce no
+ * window): refused rather than silently ignored. */
+static int check_command(const struct bench_opts *o, int c)
+{
+	static const int ar_only[] = { 'c', 'd', 'o', O_ALGO, O_PLACE, O_CHANNELS, O_CHUNK };
+	const struct option *lo;
+	char name[32];
+	bool other = !o->sendrecv && (c == O_WINDOW || c == O_BIDIR);
+	size_t i;
+
+	for (i = 0; o->sendrecv && i < IBC_ARRAY_SIZE(ar_only); i++)
+		other |= c == ar_only[i];
+	if (!other)
+		return 0;
+	snprintf(name, sizeof(name), "-%c", c);
+	for (lo = long_opts; lo->name; lo++)
+		if (lo->val == c && c >= 256)
+			snprintf(name, sizeof(name), "--%s", lo->name);
+	return bench__usage_err(o, "%s applies to 'ibcoll %s' only", name,
+				o->sendrecv ? "allreduce" : "sendrecv");
+}
+
 /* One flag c with its value v: 0, -EINVAL (message printed), NOT_MINE (not a flag). */
 static int parse_one(struct bench_opts *o, int c, const char *v, struct step_flags *sf)
 {
-	int rc = parse_sweep(o, c, v, sf);
+	int rc = check_command(o, c);
 
+	if (!rc)
+		rc = parse_sweep(o, c, v, sf);
 	if (rc == NOT_MINE)
 		rc = parse_coll(o, c, v);
 	if (rc == NOT_MINE)

@@ -483,6 +483,11 @@ int main(void)
 	rejects("--out ''", "--out", "--out", "", NULL, NULL);
 	rejects("--out naming a file", "not a directory", "--out", "/dev/null", NULL, NULL);
 	rejects_in("sendrecv", "sendrecv --np 1", "--np", "--np", "1", NULL, NULL);
+	rejects_in("sendrecv", "sendrecv -d (allreduce only)", "-d", "-d", "float", NULL, NULL);
+	rejects_in("sendrecv", "sendrecv --algo (allreduce only)", "--algo", "--algo", "ring",
+		   NULL, NULL);
+	rejects("allreduce --window (sendrecv only)", "--window", "--window", "4", NULL, NULL);
+	rejects("allreduce --bidir (sendrecv only)", "--bidir", "--bidir", NULL, NULL, NULL);
 	rejects_in("sendrecv", "sendrecv --mem hostdev", "--mem", "--mem", "hostdev", NULL, NULL);
 	nic_absent();
 	/* numbers are plain decimals: no blanks, no '+', nothing after them */
