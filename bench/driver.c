@@ -81,6 +81,12 @@ static int bench_main(int argc, char **argv, bool sendrecv)
 			o.launch.np, env.nranks, env.source);
 		return IBC_EXIT_USAGE;
 	}
+	if (sendrecv && (env.nranks > 1 ? env.nranks : o.launch.np) < 2) {
+		fprintf(stderr, "ibcoll sendrecv: --np %ld: sendrecv needs at least 2 ranks (use "
+				"--np 2 or a launcher)\n",
+			o.launch.np);
+		return IBC_EXIT_USAGE;
+	}
 	if (env.nranks > 1) /* a launcher's rank, or a rank of ibcoll's own launcher re-executed */
 		return bench__rank_main(NULL, &o);
 	return ibc_launch_local((int)o.launch.np, bench__rank_main, &o,

@@ -8,12 +8,16 @@
 #include "ibc_common.h"
 #include "opts_msg.h"
 #include "mpi_algo.h"
+#include "topo.h"
 #include "transport.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define NOT_MINE 1 /* a group parser's answer for a flag of another group */
@@ -50,7 +54,8 @@ static void usage_allreduce(FILE *f)
 		"      --channels N       parallel rings/trees (1..%d, default 2)\n"
 		"      --chunk SIZE       pipeline chunk (default auto)\n"
 		"      --depth N          messages in flight per connection (1..16, default 4)\n"
-		"      --nic LIST         devices/ports (verbs: mlx5_0:1,...) or interfaces (tcp)\n"
+		"      --nic LIST         devices[:port] (verbs, gdr: mlx5_0:1,...; port 1..255) or\n"
+		"                         interfaces or IP addresses (tcp: eth0, 10.0.0.1)\n"
 		"      --gid-index N      RoCE GID index (default automatic)\n"
 		"      --qps N            queue pairs per connection (verbs, default 1)\n"
 		"      --mem KIND         host (default) or cuda (GPU buffers; staged through host\n"
@@ -205,6 +210,68 @@ static int one_place(const char *s, int *x)
 		*x = BENCH_PLACE_IN;
 	else
 		return -EINVAL;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ --nic */
+
+#define NIC_FORM                                                                                  \
+	"a comma-separated list of DEVICE[:PORT] (verbs, gdr: mlx5_0:1, port 1..255), "        \
+	"interface names or IP addresses (tcp: eth0, 10.0.0.1)"
+#define NIC_NAME_MAX 63 /* IB device names are up to 64 bytes with the NUL, interfaces 16 */
+
+/* Why one --nic item is malformed, or NULL. Only the syntax: whether the device exists is the
+ * transport's to say, when it looks (exit 3, listing what there is). */
+static const char *nic_item_error(const char *item, char *why, size_t len)
+{
+	const char *colon = strchr(item, ':');
+	size_t n = colon ? (size_t)(colon - item) : strlen(item), i;
+	unsigned char a6[16];
+	long port;
+
+	if (inet_pton(AF_INET, item, a6) == 1 || inet_pton(AF_INET6, item, a6) == 1)
+		return NULL; /* tcp takes addresses, IPv6 ones with colons */
+	if (n == 0)
+		return "an empty name";
+	if (n > NIC_NAME_MAX)
+		return "a name longer than 63 characters";
+	if ((n == 1 && item[0] == '.') || (n == 2 && !strncmp(item, "..", 2)))
+		return "'.' and '..' name no device";
+	for (i = 0; i < n; i++) {
+		if (!isgraph((unsigned char)item[i]) || item[i] == '/') {
+			snprintf(why, len, "character %zu (0x%02x) cannot be in a device or interface "
+				 "name", i + 1, (unsigned char)item[i]);
+			return why;
+		}
+	}
+	if (colon && ibc_parse_int(colon + 1, 1, 255, &port)) {
+		snprintf(why, len, "port '%s' is not a number from 1 to 255", colon + 1);
+		return why;
+	}
+	return NULL;
+}
+
+static int parse_nic(struct bench_opts *o, const char *v)
+{
+	const char *items[32], *e;
+	char *store, why[96];
+	int n = ibc_split_list(v, &store, items, 32), i;
+
+	if (n == -E2BIG)
+		return bench__usage_err(o, "--nic '%s': at most 32 items", v);
+	if (n < 0)
+		return bench__usage_err(o, "--nic '%s': empty item; expected %s", v, NIC_FORM);
+	for (i = 0; i < n; i++) {
+		e = nic_item_error(items[i], why, sizeof(why));
+		if (e) {
+			bench__usage_err(o, "--nic '%s': item '%s': %s; expected %s", v, items[i],
+					 e, NIC_FORM);
+			free(store);
+			return -EINVAL;
+		}
+	}
+	free(store);
+	o->tp.nic = v;
 	return 0;
 }
 
@@ -433,7 +500,7 @@ static int parse_tp(struct bench_opts *o, int c, const char *v)
 		tp->transport = strcmp(v, "auto") ? v : NULL;
 		return 0;
 	case O_DEPTH: return parse_long_opt(o, "--depth", v, 1, 16, &tp->depth);
-	case O_NIC: tp->nic = v; return 0;
+	case O_NIC: return parse_nic(o, v);
 	case O_GID: return parse_long_opt(o, "--gid-index", v, 0, 255, &tp->gid_index);
 	case O_QPS: return parse_long_opt(o, "--qps", v, 1, 64, &tp->qps);
 	case O_MEM:
@@ -461,16 +528,44 @@ static int parse_launch(struct bench_opts *o, int c, const char *v)
 		if (strcmp(v, "auto") && strcmp(v, "on") && strcmp(v, "off"))
 			return bench__usage_err(o, "--bind '%s': expected auto, on or off", v);
 		return 0;
-	case O_OUT: o->report.out = v; return 0;
+	case O_OUT:
+		o->report.out = v;
+		if (!*v) /* "" would put the report at the root of the file system */
+			return bench__usage_err(o, "--out '': expected a directory name");
+		return 0;
 	}
 	return NOT_MINE;
+}
+
+/* A flag of the other command (sendrecv has no dtypes, ops or algorithms; allreduce no
+ * window): refused rather than silently ignored. */
+static int check_command(const struct bench_opts *o, int c)
+{
+	static const int ar_only[] = { 'c', 'd', 'o', O_ALGO, O_PLACE, O_CHANNELS, O_CHUNK };
+	const struct option *lo;
+	char name[32];
+	bool other = !o->sendrecv && (c == O_WINDOW || c == O_BIDIR);
+	size_t i;
+
+	for (i = 0; o->sendrecv && i < IBC_ARRAY_SIZE(ar_only); i++)
+		other |= c == ar_only[i];
+	if (!other)
+		return 0;
+	snprintf(name, sizeof(name), "-%c", c);
+	for (lo = long_opts; lo->name; lo++)
+		if (lo->val == c && c >= 256)
+			snprintf(name, sizeof(name), "--%s", lo->name);
+	return bench__usage_err(o, "%s applies to 'ibcoll %s' only", name,
+				o->sendrecv ? "allreduce" : "sendrecv");
 }
 
 /* One flag c with its value v: 0, -EINVAL (message printed), NOT_MINE (not a flag). */
 static int parse_one(struct bench_opts *o, int c, const char *v, struct step_flags *sf)
 {
-	int rc = parse_sweep(o, c, v, sf);
+	int rc = check_command(o, c);
 
+	if (!rc)
+		rc = parse_sweep(o, c, v, sf);
 	if (rc == NOT_MINE)
 		rc = parse_coll(o, c, v);
 	if (rc == NOT_MINE)
@@ -531,20 +626,65 @@ static int validate_sweep(const struct bench_opts *o)
 	return 0;
 }
 
+/* Flags that exclude each other or a job shape: found here, before anything is written. */
+static int validate_combos(const struct bench_opts *o)
+{
+	int i;
+
+	if (o->sendrecv && strcmp(o->tp.mem, "host"))
+		return bench__usage_err(o, "--mem %s: sendrecv measures host memory only for now; "
+					"drop --mem", o->tp.mem);
+	for (i = 0; i < o->coll.nalgo; i++) {
+		enum ibc_algo a = o->coll.algo[i];
+
+		if ((a == IBC_ALGO_RD || a == IBC_ALGO_RHD) && strcmp(o->tp.mem, "host"))
+			return bench__usage_err(o, "--algo %s runs on host memory only: drop "
+						"--mem %s or choose --algo ring,tree",
+						ibc_algo_name(a), o->tp.mem);
+	}
+	return 0;
+}
+
+/* The --topology-xml file is loaded once here so a missing or malformed one is a usage error
+ * (exit 2) before any report exists, not a warning on every rank. */
+static int validate_topo_xml(const struct bench_opts *o)
+{
+	struct topo *t = NULL;
+
+	if (!o->launch.topo_xml)
+		return 0;
+	if (topo_load(o->launch.topo_xml, &t))
+		return bench__usage_err(o, "--topology-xml '%s': %s", o->launch.topo_xml,
+					ibc_err_get());
+	topo_destroy(t);
+	return 0;
+}
+
 int bench__opts_validate(struct bench_opts *o)
 {
 	const char *tp = o->tp.transport;
 	const struct ibc_tp_ops *ops;
+	struct stat st;
 	int rc = validate_sweep(o);
 
+	rc = rc ? rc : validate_combos(o);
+	rc = rc ? rc : validate_topo_xml(o);
 	if (rc)
 		return rc;
-	if (tp && ibc_tp_lookup(tp, &ops)) { /* NULL: auto */
-		fprintf(stderr, "ibcoll: --transport: %s\n", ibc_err_get());
-		return strchr(tp, '/') ? -ENOENT : -EINVAL;
+	if (tp) { /* NULL: auto */
+		rc = ibc_tp_lookup(tp, &ops);
+		/* an unknown name or a plugin file that is not there: usage; a plugin that is
+		 * there but does not load (missing library, other ABI): environment */
+		if (rc) {
+			fprintf(stderr, "ibcoll: --transport: %s\n", ibc_err_get());
+			return rc == -ENOENT ? -EINVAL : -ENOEXEC;
+		}
 	}
 	if (o->report.out && strlen(o->report.out) > 400)
 		return bench__usage_err(o, "--out: path too long");
+	if (o->report.out && stat(o->report.out, &st) == 0 && !S_ISDIR(st.st_mode))
+		return bench__usage_err(o, "--out '%s': exists and is not a directory",
+					o->report.out);
 	if (tp && strlen(tp) > BENCH_TRANSPORT_MAX) /* the options message has room for this */
 		return bench__usage_err(o, "--transport: path too long");
 	return 0;

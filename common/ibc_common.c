@@ -127,12 +127,21 @@ int ibc_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A decimal number starts with a digit, or with '-' and a digit where negative values make
+ * sense: no blanks, no '+', no hex, no "inf" or "nan" (strtol and strtod take all of those). */
+static bool plain_number(const char *s, bool neg_ok)
+{
+	if (*s == '-' && neg_ok)
+		s++;
+	return isdigit((unsigned char)*s) || (*s == '.' && isdigit((unsigned char)s[1]));
+}
+
 int ibc_parse_int(const char *s, long min, long max, long *out)
 {
 	char *end;
 	long long v;
 
-	if (!s || !*s)
+	if (!s || !*s || !plain_number(s, min < 0) || *s == '.')
 		return -EINVAL;
 	errno = 0;
 	v = strtoll(s, &end, 10);
@@ -149,7 +158,7 @@ int ibc_parse_double(const char *s, double *out)
 	char *end;
 	double v;
 
-	if (!s || !*s)
+	if (!s || !*s || !plain_number(s, true) || strspn(s, "0123456789.eE+-") != strlen(s))
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);

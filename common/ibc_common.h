@@ -64,7 +64,9 @@ extern int ibc_debug; /* IBCOLL_DEBUG=1 */
 uint64_t ibc_now_ns(void); /* CLOCK_MONOTONIC */
 double ibc_now_s(void);
 
-/* Checked parsing. All return 0 or -EINVAL (junk, empty) / -ERANGE (out of range). */
+/* Checked parsing. All return 0 or -EINVAL (junk, empty) / -ERANGE (out of range). A number is
+ * plain decimal: it starts with a digit (or '-' and a digit, for ibc_parse_int only when min < 0,
+ * and for ibc_parse_double), with no blanks around it, no '+', no hex, no trailing text. */
 int ibc_parse_u64(const char *s, uint64_t *out);
 int ibc_parse_int(const char *s, long min, long max, long *out);
 int ibc_parse_double(const char *s, double *out);

@@ -369,7 +369,9 @@ struct parser {
 	char *field;	     /* owned: the field being built */
 	size_t flen, fcap;
 	char **rec; /* owned: fields of the record being built */
+	int *reccol; /* owned: where each of them starts */
 	int nrec, caprec;
+	int fcol; /* where the field being built starts */
 	struct ibc_csv_table *t; /* owned until returned */
 	int caprows;
 	char *err; /* borrowed */
@@ -430,18 +432,25 @@ static int field_end(struct parser *ps)
 	if (ps->nrec == ps->caprec) {
 		int cap = ps->caprec ? ps->caprec * 2 : 16;
 		char **nr = realloc(ps->rec, (size_t)cap * sizeof(*nr));
+		int *nc;
 
 		if (!nr)
 			return -ENOMEM;
 		ps->rec = nr;
+		nc = realloc(ps->reccol, (size_t)cap * sizeof(*nc));
+		if (!nc)
+			return -ENOMEM;
+		ps->reccol = nc;
 		ps->caprec = cap;
 	}
 	s = malloc(ps->flen + 1);
 	if (!s)
 		return -ENOMEM;
-	memcpy(s, ps->field, ps->flen);
+	if (ps->flen) /* an empty first field has no buffer yet: no memcpy from NULL */
+		memcpy(s, ps->field, ps->flen);
 	s[ps->flen] = '\0';
 	ps->flen = 0;
+	ps->reccol[ps->nrec] = ps->fcol;
 	ps->rec[ps->nrec++] = s;
 	return 0;
 }
@@ -457,7 +466,7 @@ static int record_end(struct parser *ps, int line, int endcol)
 {
 	struct ibc_csv_table *t = ps->t;
 	char **copy;
-	int i, j;
+	int **nc, *cols, i, j;
 
 	if (!t->header) {
 		for (i = 0; i < ps->nrec; i++)
@@ -472,6 +481,8 @@ static int record_end(struct parser *ps, int line, int endcol)
 		t->header = ps->rec;
 		ps->rec = NULL;
 		ps->nrec = ps->caprec = 0;
+		free(ps->reccol);
+		ps->reccol = NULL;
 		return 0;
 	}
 	if (ps->nrec == 1 && ps->rec[0][0] == '\0' && t->ncols > 1)
@@ -491,12 +502,22 @@ static int record_end(struct parser *ps, int line, int endcol)
 		if (!nl)
 			return -ENOMEM;
 		t->row_line = nl;
+		nc = realloc(t->row_cols, (size_t)cap * sizeof(*nc));
+		if (!nc)
+			return -ENOMEM;
+		t->row_cols = nc;
 		ps->caprows = cap;
 	}
 	copy = malloc((size_t)ps->nrec * sizeof(*copy));
-	if (!copy)
+	cols = malloc((size_t)ps->nrec * sizeof(*cols));
+	if (!copy || !cols) {
+		free(copy);
+		free(cols);
 		return -ENOMEM;
+	}
 	memcpy(copy, ps->rec, (size_t)ps->nrec * sizeof(*copy));
+	memcpy(cols, ps->reccol, (size_t)ps->nrec * sizeof(*cols));
+	t->row_cols[t->nrows] = cols;
 	t->rows[t->nrows] = copy;
 	t->row_line[t->nrows] = line;
 	t->nrows++;
@@ -569,6 +590,7 @@ static int parse_all(struct parser *ps)
 		int line = ps->line;
 
 		for (;;) { /* the fields of one record */
+			ps->fcol = ps->col;
 			rc = *ps->p == '"' ? parse_quoted(ps) : parse_unquoted(ps);
 			if (!rc)
 				rc = field_end(ps);
@@ -599,6 +621,7 @@ void ibc_csv_free(struct ibc_csv_table *t)
 		for (j = 0; j < t->ncols; j++)
 			free(t->rows[i][j]);
 		free(t->rows[i]);
+		free(t->row_cols[i]);
 	}
 	if (t->header)
 		for (j = 0; j < t->ncols; j++)
@@ -606,6 +629,7 @@ void ibc_csv_free(struct ibc_csv_table *t)
 	free(t->header);
 	free(t->rows);
 	free(t->row_line);
+	free(t->row_cols);
 	free(t);
 }
 
@@ -638,6 +662,7 @@ int ibc_csv_parse(const char *name, const char *text, size_t len, struct ibc_csv
 		rc = perr(&ps, 1, 1, "empty header row");
 	rec_clear(&ps);
 	free(ps.rec);
+	free(ps.reccol);
 	free(ps.field);
 	if (rc) {
 		if (rc == -ENOMEM && err && errlen && !err[0])
@@ -700,6 +725,13 @@ fail_msg:
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 	ibc_err_set("%s: %s", path, strerror(-rc));
 	return rc;
+}
+
+int ibc_csv_field_col(const struct ibc_csv_table *t, int row, int col)
+{
+	if (!t || row < 0 || row >= t->nrows || col < 0 || col >= t->ncols)
+		return 1;
+	return t->row_cols[row][col];
 }
 
 int ibc_csv_col(const struct ibc_csv_table *t, const char *name)

@@ -40,6 +40,8 @@ struct ibc_csv_table {
 	char **header; /* ncols strings, owned */
 	char ***rows; /* nrows x ncols strings, owned */
 	int *row_line; /* source line number of each data row, owned */
+	int **row_cols; /* nrows x ncols: the column (1-based, in characters) where each field
+			 * starts on its line, owned; for "path:line:col" messages */
 };
 
 /* Read a whole CSV file. Every row must have as many fields as the header.
@@ -48,6 +50,8 @@ int ibc_csv_read(const char *path, struct ibc_csv_table **t, char *err, size_t e
 /* Parse from memory (name is used in messages). */
 int ibc_csv_parse(const char *name, const char *text, size_t len, struct ibc_csv_table **t,
 		  char *err, size_t errlen);
+/* The column (characters, 1-based) where field col of data row row starts. */
+int ibc_csv_field_col(const struct ibc_csv_table *t, int row, int col);
 /* Index of a column by name, or -1. */
 int ibc_csv_col(const struct ibc_csv_table *t, const char *name);
 void ibc_csv_free(struct ibc_csv_table *t);

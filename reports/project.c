@@ -64,7 +64,8 @@ static void usage(FILE *f)
 		"  --run-id ID          run_id column [random hex]\n"
 		"  --validate FILE      compare the model with published measurements; exit 1\n"
 		"                       when the median error exceeds 10%% or any row 25%%\n"
-		"Exit: 0 ok, 1 validation target missed, 2 usage error, 3 I/O failure.\n");
+		"Exit: 0 ok, 1 validation target missed, 2 usage error (also a missing, unreadable\n"
+		"or malformed input file), 3 other I/O failure.\n");
 }
 
 static int bad(const char *flag, const char *val, const char *why)
@@ -74,6 +75,13 @@ static int bad(const char *flag, const char *val, const char *why)
 	else
 		fprintf(stderr, "ibcoll project: %s: %s\n", flag, why);
 	return IBC_EXIT_USAGE;
+}
+
+int rpt__read_exit(int rc)
+{
+	if (rc == -EINVAL || rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES || rc == -EISDIR)
+		return IBC_EXIT_USAGE;
+	return IBC_EXIT_ENV;
 }
 
 static int parse_gpus(const char *flag, const char *s, struct proj_opts *o)
@@ -277,7 +285,7 @@ static int calibrate(const struct proj_opts *o, struct rpt_cluster *c, char *sou
 
 	if (rc) {
 		fprintf(stderr, "ibcoll project: --calibrate: %s\n", err);
-		return rc == -EINVAL ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
+		return rpt__read_exit(rc);
 	}
 	rc = rpt_fit_table(o->calibrate, t, o->transport, &fit, err, sizeof(err));
 	ibc_csv_free(t);
@@ -293,7 +301,7 @@ static int calibrate(const struct proj_opts *o, struct rpt_cluster *c, char *sou
 	       1e-3 / fit.beta_us_per_byte, fit.beta_us_per_byte);
 	if (fit.have_gamma)
 		printf(", gamma = %.4g us/B (%.3f GB/s)", fit.gamma_us_per_byte,
-		       fit.gamma_us_per_byte > 0 ? 1e-3 / fit.gamma_us_per_byte : 0.0);
+		       rpt_fit_reduce_GBps(&fit));
 	printf(", R^2 = %.5f, worst row %.1f%%\n", fit.r2, 100 * fit.max_rel_err);
 	printf("#   replaces the cluster's %s\n", fit.multinode
 						      ? "net_latency_us and NIC bandwidth"
@@ -401,6 +409,32 @@ static void print_crossovers(const struct rpt_cluster *c, const struct proj_opts
 	}
 }
 
+/* Every point of the table finite before anything is printed: never a NaN or inf row. */
+static int check_points(const struct rpt_cluster *c, const struct proj_opts *o)
+{
+	int i, j, k;
+
+	for (i = 0; i < o->ngpus; i++)
+		for (k = 0; k < o->nalgos; k++)
+			for (j = 0; j < o->nbytes; j++) {
+				struct rpt_point pt;
+
+				rpt_project_point(c, o->algos[k], o->gpus[i], o->bytes[j], &pt,
+						  NULL, 0);
+				if (isfinite(pt.time_us) && isfinite(pt.algbw_GBps) &&
+				    isfinite(pt.busbw_GBps) && isfinite(pt.latency_us) &&
+				    isfinite(pt.bandwidth_us))
+					continue;
+				fprintf(stderr,
+					"ibcoll project: %s at %ld GPUs, %.0f bytes gives no finite "
+					"time with cluster %s: check the cluster's rates and "
+					"latencies\n",
+					rpt_algo_name(o->algos[k]), o->gpus[i], o->bytes[j], c->name);
+				return IBC_EXIT_USAGE;
+			}
+	return 0;
+}
+
 static int run_projection(const struct rpt_cluster *c, const struct proj_opts *o,
 			  const char *source)
 {
@@ -417,6 +451,8 @@ static int run_projection(const struct rpt_cluster *c, const struct proj_opts *o
 		if (rpt_project_point(c, o->algos[0], o->gpus[i], 1, &pt, err, sizeof(err)))
 			return bad("--gpus", NULL, err);
 	}
+	if (check_points(c, o))
+		return IBC_EXIT_USAGE;
 	if (o->csv) {
 		co.cap = o->ngpus * o->nbytes * o->nalgos;
 		co.vals = calloc((size_t)co.cap * RPT_PROJECTION_NCOLS, sizeof(*co.vals));

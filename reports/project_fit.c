@@ -38,7 +38,7 @@ static int ceil_log2(double p)
 {
 	int d = 0;
 
-	while ((double)(1L << d) < p)
+	while (d < 62 && (double)(1L << d) < p) /* p <= FIT_MAX_RANKS; never a shift past 62 */
 		d++;
 	return d;
 }
@@ -125,12 +125,55 @@ static int find_cols(const char *name, const struct ibc_csv_table *t, struct col
 	return 0;
 }
 
-static int num(const char *name, int line, const char *col, const char *s, double min, double *out,
-	       char *err, size_t errlen)
+/* What a results.csv row may hold: rank counts as --gpus takes them, sizes as --bytes, times
+ * from 1 ns to about 11 days (0: no time measured, skipped). Beyond these the least squares
+ * would overflow into inf and NaN. */
+#define FIT_MAX_RANKS (1L << 40)
+#define FIT_MAX_BYTES (1ull << 50)
+#define FIT_MIN_TIME  1e-3
+#define FIT_MAX_TIME  1e12
+#define FIT_MIN_GBPS  0.001 /* as nvlink_GBps and nic_Gbps in a cluster file */
+#define FIT_MAX_GBPS  1e5
+#define FIT_MAX_REDUCE_GBPS 1e6 /* as reduce_GBps */
+
+/* One data row being read, for "path:line:col" messages. */
+struct row_src {
+	const char *name; /* borrowed: the file */
+	const struct ibc_csv_table *t; /* borrowed */
+	int row;
+	char *err; /* borrowed */
+	size_t errlen;
+};
+
+static int bad_field(const struct row_src *r, int col, const char *expect)
 {
-	if (ibc_parse_double(s, out) || *out < min)
-		return ibc_err_buf(err, errlen, "%s:%d: column %s: '%s' is not a number >= %g", name,
-			       line, col, s, min);
+	return ibc_err_buf(r->err, r->errlen, "%s:%d:%d: %s '%s': expected %s", r->name,
+			   r->t->row_line[r->row], ibc_csv_field_col(r->t, r->row, col),
+			   r->t->header[col], r->t->rows[r->row][col], expect);
+}
+
+/* nranks, nnodes, bytes and time_us of one row, each checked against its range. */
+static int row_numbers(const struct row_src *r, const struct cols *c, double *p, double *nn,
+		       double *n, double *tm)
+{
+	char **row = r->t->rows[r->row];
+	char expect[96];
+	uint64_t bytes;
+	long v, nodes;
+
+	if (ibc_parse_int(row[c->nranks], 1, FIT_MAX_RANKS, &v))
+		return bad_field(r, c->nranks, "an integer rank count from 1 to 2^40");
+	snprintf(expect, sizeof(expect), "an integer node count from 1 to nranks (%ld)", v);
+	if (ibc_parse_int(row[c->nnodes], 1, v, &nodes))
+		return bad_field(r, c->nnodes, expect);
+	if (ibc_parse_u64(row[c->bytes], &bytes) || bytes > FIT_MAX_BYTES)
+		return bad_field(r, c->bytes, "an integer byte count from 0 to 2^50");
+	if (ibc_parse_double(row[c->time], tm) ||
+	    (*tm != 0 && (*tm < FIT_MIN_TIME || *tm > FIT_MAX_TIME)))
+		return bad_field(r, c->time, "0 or a time from 0.001 to 1e12 microseconds");
+	*p = (double)v;
+	*nn = (double)nodes;
+	*n = (double)bytes;
 	return 0;
 }
 
@@ -138,14 +181,15 @@ static int num(const char *name, int line, const char *col, const char *s, doubl
 static int collect(const char *name, const struct ibc_csv_table *t, const struct cols *c,
 		   struct rpt_fit *fit, struct obs *o, int *nobs, char *err, size_t errlen)
 {
+	struct row_src src = {.name = name, .t = t, .err = err, .errlen = errlen};
 	double sizes[64], ranks[64];
 	int i, ns = 0, nr = 0, k, rc;
 
 	*nobs = 0;
 	for (i = 0; i < t->nrows; i++) {
 		char **row = t->rows[i];
-		double p, nn, n, tm, x0;
-		int line = t->row_line[i], algo;
+		double p = 0, nn = 0, n = 0, tm = 0, x0;
+		int algo;
 
 		if (strcmp(row[c->status], "ok") || strcmp(row[c->transport], fit->transport)) {
 			fit->nskipped++;
@@ -161,13 +205,8 @@ static int collect(const char *name, const struct ibc_csv_table *t, const struct
 			fit->nskipped++;
 			continue;
 		}
-		rc = num(name, line, "nranks", row[c->nranks], 1, &p, err, errlen);
-		if (!rc)
-			rc = num(name, line, "nnodes", row[c->nnodes], 1, &nn, err, errlen);
-		if (!rc)
-			rc = num(name, line, "bytes", row[c->bytes], 0, &n, err, errlen);
-		if (!rc)
-			rc = num(name, line, "time_us", row[c->time], 0, &tm, err, errlen);
+		src.row = i;
+		rc = row_numbers(&src, c, &p, &nn, &n, &tm);
 		if (rc)
 			return rc;
 		if (p < 2 || tm <= 0) {
@@ -374,6 +413,18 @@ static int fit_finish(struct fit_run *r)
 			       "%s: the fitted bandwidth is not positive (beta = %.3g us/B): the "
 			       "data do not follow alpha + n beta",
 			       r->name, par[1]);
+	if (!isfinite(par[0]) || !isfinite(par[2]) || !isfinite(fit->r2) ||
+	    !isfinite(fit->max_rel_err) || !isfinite(1e-3 / par[1]))
+		return ibc_err_buf(r->err, r->errlen,
+				   "%s: the fit gave no finite latency, bandwidth or residual: the "
+				   "rows' times and sizes are not a plausible measurement",
+				   r->name);
+	if (1e-3 / par[1] < FIT_MIN_GBPS || 1e-3 / par[1] > FIT_MAX_GBPS)
+		return ibc_err_buf(r->err, r->errlen,
+				   "%s: the fitted bandwidth %.6g GB/s is outside %g..%g GB/s (the "
+				   "range a cluster file takes): the rows' times and sizes are not a "
+				   "plausible measurement",
+				   r->name, 1e-3 / par[1], FIT_MIN_GBPS, FIT_MAX_GBPS);
 	if (fit->have_gamma && par[2] < 0)
 		add_warn(fit, "negative reduction cost %.3g us/B (noise?)", par[2]);
 	if (fit->max_rel_err > 0.25)
@@ -410,6 +461,16 @@ int rpt_fit_table(const char *name, const struct ibc_csv_table *t, const char *t
 	return rc;
 }
 
+double rpt_fit_reduce_GBps(const struct rpt_fit *fit)
+{
+	if (!fit->have_gamma || fit->gamma_us_per_byte <= 0)
+		return 0;
+	/* a reduction cost too small to measure is at most as fast as a cluster file allows */
+	if (fit->gamma_us_per_byte < 1e-3 / FIT_MAX_REDUCE_GBPS)
+		return FIT_MAX_REDUCE_GBPS;
+	return 1e-3 / fit->gamma_us_per_byte;
+}
+
 void rpt_fit_apply(const struct rpt_fit *fit, struct rpt_cluster *c)
 {
 	double gbps = 1e-3 / fit->beta_us_per_byte; /* bytes/us -> GB/s */
@@ -424,7 +485,7 @@ void rpt_fit_apply(const struct rpt_fit *fit, struct rpt_cluster *c)
 		c->nvlink_latency_us = IBC_MAX(0.0, fit->alpha_us);
 	}
 	if (fit->have_gamma && fit->gamma_us_per_byte > 0) {
-		c->reduce_GBps = 1e-3 / fit->gamma_us_per_byte;
+		c->reduce_GBps = rpt_fit_reduce_GBps(fit);
 		c->reduce_overlap = 0; /* the fit measured it as a serial term */
 	}
 }

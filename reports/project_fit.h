@@ -36,12 +36,16 @@ struct rpt_fit {
 };
 
 /* Fit from a results.csv table (reports/schema.h columns). transport NULL: the table must hold one
- * transport. name is used in messages. Returns 0, or -EINVAL with "name:line: what" in err. */
+ * transport. name is used in messages. Returns 0, or -EINVAL with "name:line: what" in err ("name:line:col: what" for a field out of
+ * range: nranks 1..2^40, nnodes 1..nranks, bytes 0..2^50, time_us 0 or 0.001..1e12); a fit whose
+ * numbers are not finite, or whose bandwidth is outside 0.001..1e5 GB/s, is refused. */
 int rpt_fit_table(const char *name, const struct ibc_csv_table *t, const char *transport,
 		  struct rpt_fit *fit, char *err, size_t errlen);
 
 /* Use the fit in a cluster description: network latency and NIC bandwidth when the rows span
  * nodes, NVLink latency and bandwidth when they do not; gamma as a serial reduction cost. */
 void rpt_fit_apply(const struct rpt_fit *fit, struct rpt_cluster *c);
+/* The reduction rate gamma stands for, in GB/s (at most 1e6, as a cluster file); 0 without one. */
+double rpt_fit_reduce_GBps(const struct rpt_fit *fit);
 
 #endif

@@ -112,7 +112,7 @@ int rpt__project_validate(const char *path)
 	rc = ibc_csv_read(path, &t, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "ibcoll project: --validate: %s\n", err);
-		return rc == -EINVAL ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
+		return rpt__read_exit(rc);
 	}
 	for (i = 0; i < V_NCOLS; i++) {
 		col[i] = ibc_csv_col(t, vcols[i]);

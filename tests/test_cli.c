@@ -30,15 +30,16 @@ static int exists(const char *p)
 	return stat(p, &st) == 0;
 }
 
-static void rejects(const char *what, const char *needle, const char *a1, const char *a2,
-		    const char *a3, const char *a4)
+static void rejects_in(const char *cmd, const char *what, const char *needle, const char *a1,
+		       const char *a2, const char *a3, const char *a4)
 {
+	static int seq;
 	char out[512];
-	char *argv[10] = { (char *)bin, "allreduce", "--out", out };
+	char *argv[10] = { (char *)bin, (char *)cmd, "--out", out };
 	int n = 4;
 	struct cmd_result *r = malloc(sizeof(*r));
 
-	snprintf(out, sizeof(out), "%s/never-%s", tmpdir, needle[0] == '-' ? needle + 1 : needle);
+	snprintf(out, sizeof(out), "%s/never-%d", tmpdir, ++seq); /* one each: none shared */
 	if (a1)
 		argv[n++] = (char *)a1;
 	if (a2)
@@ -54,6 +55,32 @@ static void rejects(const char *what, const char *needle, const char *a1, const 
 	if (!strstr(r->err, needle))
 		diag("stderr: %s", r->err);
 	ok(!exists(out), "%s: nothing written", what);
+	free(r);
+}
+
+static void rejects(const char *what, const char *needle, const char *a1, const char *a2,
+		    const char *a3, const char *a4)
+{
+	rejects_in("allreduce", what, needle, a1, a2, a3, a4);
+}
+
+/* A well-formed --nic that names no interface here: the transport looked, so exit 3, with
+ * the interfaces that exist; no report yet. */
+static void nic_absent(void)
+{
+	char out[512];
+	char *argv[] = { (char *)bin, "allreduce", "--np", "2", "--transport", "tcp", "--nic",
+			 "nosuchif0", "-e", "1K", "--timeout", "10", "--out", out, NULL };
+	struct cmd_result *r = malloc(sizeof(*r));
+
+	snprintf(out, sizeof(out), "%s/nic-absent", tmpdir);
+	run_cmd(argv, NULL, 60, NULL, NULL, r);
+	is_int(r->code, 3, "--nic nosuchif0 (tcp): exit 3, the name is well formed");
+	ok(strstr(r->err, "nosuchif0") && strstr(r->err, "available: ") && strstr(r->err, "lo"),
+	   "the message names it and lists the interfaces that exist");
+	if (!strstr(r->err, "available: "))
+		diag("stderr: %.1000s", r->err);
+	ok(!exists(out), "--nic nosuchif0: nothing written");
 	free(r);
 }
 
@@ -434,6 +461,46 @@ int main(void)
 	rejects("missing value", "-n", "-n", NULL, NULL, NULL);
 	rejects("-n 0", "-n", "-n", "0", NULL, NULL);
 	rejects("--mem bad", "--mem", "--mem", "gpu", NULL, NULL);
+	/* a file flag naming no readable file, or a malformed one: usage, nothing written */
+	rejects("--topology-xml missing file names the flag", "--topology-xml", "--topology-xml",
+		"/nonexistent/topo.xml", NULL, NULL);
+	rejects("--topology-xml missing file names the file", "/nonexistent/topo.xml",
+		"--topology-xml", "/nonexistent/topo.xml", NULL, NULL);
+	rejects("--transport plugin file missing", "/nonexistent/libibcoll-net-x.so",
+		"--transport", "/nonexistent/libibcoll-net-x.so", NULL, NULL);
+	/* --nic syntax is checked when parsing (exit 2); a well-formed name that is not on
+	 * this machine is the transport's to report (exit 3, below) */
+	rejects("--nic with a bad port", "--nic", "--nic", "mlx5_0:x", NULL, NULL);
+	rejects("--nic with port 0", "1 to 255", "--nic", "mlx5_0:0", NULL, NULL);
+	rejects("--nic with an empty item", "--nic", "--nic", "mlx5_0:1,,mlx5_1:1", NULL, NULL);
+	rejects("--nic empty", "--nic", "--nic", "", NULL, NULL);
+	rejects("--nic with a blank", "--nic", "--nic", "eth 0", NULL, NULL);
+	rejects("--nic with a slash", "--nic", "--nic", "a/b", NULL, NULL);
+	/* flags that exclude each other: refused before any report is written */
+	rejects("--algo rd with --mem hostdev", "--algo rd", "--algo", "rd", "--mem", "hostdev");
+	rejects("--algo rhd with --mem cuda", "--mem cuda", "--algo", "ring,rhd", "--mem",
+		"cuda");
+	rejects("--out ''", "--out", "--out", "", NULL, NULL);
+	rejects("--out naming a file", "not a directory", "--out", "/dev/null", NULL, NULL);
+	rejects_in("sendrecv", "sendrecv --np 1", "--np", "--np", "1", NULL, NULL);
+	rejects_in("sendrecv", "sendrecv -d (allreduce only)", "-d", "-d", "float", NULL, NULL);
+	rejects_in("sendrecv", "sendrecv --algo (allreduce only)", "--algo", "--algo", "ring",
+		   NULL, NULL);
+	rejects("allreduce --window (sendrecv only)", "--window", "--window", "4", NULL, NULL);
+	rejects("allreduce --bidir (sendrecv only)", "--bidir", "--bidir", NULL, NULL, NULL);
+	rejects_in("sendrecv", "sendrecv --mem hostdev", "--mem", "--mem", "hostdev", NULL, NULL);
+	nic_absent();
+	/* numbers are plain decimals: no blanks, no '+', nothing after them */
+	rejects("--np with a leading blank", "--np", "--np", " 1", NULL, NULL);
+	rejects("--np with a trailing blank", "--np", "--np", "2 ", NULL, NULL);
+	rejects("--np with a '+'", "--np", "--np", "+2", NULL, NULL);
+	rejects("-n with a leading blank", "-n", "-n", " 3", NULL, NULL);
+	rejects("-w -0", "-w", "-w", "-0", NULL, NULL);
+	rejects("--timeout with a '+'", "--timeout", "--timeout", "+5", NULL, NULL);
+	rejects("--channels hex", "--channels", "--channels", "0x2", NULL, NULL);
+	rejects("--gid-index with a blank", "--gid-index", "--gid-index", "\t1", NULL, NULL);
+	rejects("-b with a leading blank", "-b", "-b", " 1K", NULL, NULL);
+	rejects("-e with a '+'", "-e", "-e", "+1M", NULL, NULL);
 
 	csv_roundtrip();
 	sendrecv("2", "shm", NULL);

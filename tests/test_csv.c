@@ -342,6 +342,42 @@ static void test_reader_ok(void)
 	ibc_csv_free(t);
 }
 
+/* Files that start with an empty field (nothing in the field buffer yet: the copy of it used
+ * to read from a NULL pointer, which UBSan reports), and where each field starts. */
+static void test_reader_edges(void)
+{
+	static const char cols[] = "a,b,c\n1,\"x,y\",\xC3\xA9z\n,,3\n";
+	struct ibc_csv_table *t = NULL;
+	char err[512];
+	int rc;
+
+	rc = ibc_csv_parse("e.csv", ",a\n1,2\n", 7, &t, err, sizeof(err));
+	ok(rc == 0 && t->ncols == 2 && !strcmp(t->header[0], "") && !strcmp(t->rows[0][0], "1"),
+	   "a header whose first name is empty (pandas' index column) parses (%s)", err);
+	ibc_csv_free(t);
+	rc = ibc_csv_parse("e.csv", ",\n,\n", 4, &t, err, sizeof(err));
+	ok(rc == -EINVAL && strstr(err, "e.csv:1:1: duplicate column ''"),
+	   "a header of two empty names: duplicate names (%s)", err);
+	rc = ibc_csv_parse("e.csv", "\"\"\n", 3, &t, err, sizeof(err));
+	ok(rc == -EINVAL && strstr(err, "e.csv:1:1: empty header row"),
+	   "an empty quoted header is an empty header row (%s)", err);
+	rc = ibc_csv_parse("e.csv", "\n", 1, &t, err, sizeof(err));
+	ok(rc == -EINVAL && strstr(err, "empty header row"), "a lone newline (%s)", err);
+	rc = ibc_csv_parse("e.csv", "\"", 1, &t, err, sizeof(err));
+	ok(rc == -EINVAL && strstr(err, "e.csv:1:1: unterminated"), "a lone quote (%s)", err);
+	rc = ibc_csv_parse("e.csv", "a,b\n1,2", 7, &t, err, sizeof(err));
+	ok(rc == 0 && t->nrows == 1 && !strcmp(t->rows[0][1], "2"),
+	   "no newline at the end (%s)", err);
+	ibc_csv_free(t);
+
+	rc = ibc_csv_parse("c.csv", cols, sizeof(cols) - 1, &t, err, sizeof(err));
+	ok(rc == 0 && ibc_csv_field_col(t, 0, 0) == 1 && ibc_csv_field_col(t, 0, 1) == 3 &&
+	       ibc_csv_field_col(t, 0, 2) == 9 && ibc_csv_field_col(t, 1, 2) == 3,
+	   "field start columns 1, 3, 9 and 3 (%s)", err);
+	ok(rc == 0 && ibc_csv_field_col(t, 5, 0) == 1, "a row out of range gives column 1");
+	ibc_csv_free(t);
+}
+
 static void test_reader_errors(void)
 {
 	char big[4096], *p = big;
@@ -422,6 +458,7 @@ int main(void)
 	test_commits();
 	test_add_commit();
 	test_reader_ok();
+	test_reader_edges();
 	test_reader_errors();
 	test_quote();
 	{

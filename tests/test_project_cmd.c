@@ -8,6 +8,7 @@
 
 #include "cluster.h"
 #include "ibc_csv.h"
+#include "ibc_common.h"
 #include "project.h"
 #include "schema.h"
 
@@ -179,6 +180,39 @@ static const char *write_conf(const char *name, const char *text)
 	return path;
 }
 
+/* Crafted results.csv files: out-of-range numbers are bad file content (exit 2, naming
+ * file:line:col), never a hang, a NaN or an inf on stdout. */
+static void test_calibrate_bad(void)
+{
+	static const char head[] = "run_id,collective,algo,transport,status,nranks,nnodes,bytes,"
+				   "time_us\nr,allreduce,ring,tcp,ok,4,1,1024,10\n";
+	static const struct {
+		const char *row, *where, *what;
+	} c[] = {
+		{"r,allreduce,tree,tcp,ok,9223372036854775808,1,4096,20\n", "big.csv:3:25: nranks",
+		 "2^63 ranks (the fit's shift never ended)"},
+		{"r,allreduce,ring,tcp,ok,1e15,2,1e15,1e-300\nr,allreduce,tree,tcp,ok,1e15,2,4096,"
+		 "20\nr,allreduce,tree,tcp,ok,1e15,2,65536,50\n",
+		 "nan.csv:3:25: nranks '1e15'", "rows that made alpha and beta NaN"},
+		{"r,allreduce,ring,tcp,ok,4,2,1000000000000000,1e-100\n", "nan.csv:3:", "time 1e-100"},
+		{"r,allreduce,ring,tcp,ok,4,1,1e300,20\n", "nan.csv:3:29: bytes", "bytes 1e300"},
+	};
+	char text[512];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < IBC_ARRAY_SIZE(c); i++) {
+		const char *name = strncmp(c[i].where, "big", 3) ? "nan.csv" : "big.csv";
+
+		snprintf(text, sizeof(text), "%s%s", head, c[i].row);
+		rc = run((const char *[]){"--calibrate", write_conf(name, text), "--gpus", "16",
+					  "--bytes", "1M", NULL});
+		ok(rc == 2 && strstr(err_text, c[i].where) && !strstr(out_text, "nan") &&
+		       !strstr(out_text, "inf"),
+		   "--calibrate, %s: exit %d, %s", c[i].what, rc, err_text);
+	}
+}
+
 static void expect_usage(const char *const *args, const char *needle, const char *what)
 {
 	int rc = run(args);
@@ -218,6 +252,10 @@ static void test_usage(void)
 		     "base after other keys");
 	expect_usage((const char *[]){"--validate", "x.csv", "--gpus", "8", NULL}, "--validate",
 		     "--validate with other options");
+	expect_usage((const char *[]){"--calibrate", "/nonexistent/results.csv", NULL},
+		     "--calibrate: /nonexistent/results.csv", "--calibrate of a missing file");
+	expect_usage((const char *[]){"--validate", "/nonexistent/published.csv", NULL},
+		     "--validate: /nonexistent/published.csv", "--validate of a missing file");
 	{
 		const char *c2 = write_conf("ok.conf", "base = h100-spectrumx\nname = mine\n"
 						       "oversubscription = 2\n");
@@ -242,6 +280,7 @@ int main(void)
 	test_csv_out();
 	test_presets_full();
 	test_calibrate();
+	test_calibrate_bad();
 	test_validate();
 	test_usage();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -229,8 +229,73 @@ static void test_bad_table(void)
 	ibc_csv_free(t);
 	ibc_csv_parse("junk.csv", junk, sizeof(junk) - 1, &t, err, sizeof(err));
 	ok(rpt_fit_table("junk.csv", t, NULL, &fit, err, sizeof(err)) == -EINVAL &&
-	       strstr(err, "junk.csv:3: column time_us: 'abc'"),
+	       strstr(err, "junk.csv:3:1: time_us 'abc'"),
 	   "a bad number names file, line and column: %s", err);
+	ibc_csv_free(t);
+}
+
+/* One row with value v in column col (of the header below) after two good rows: refused, with
+ * file:line:col naming the field, never a hang (a shift by ceil(log2(2^63)) never ended), a
+ * NaN or an inf. */
+static void range_case(const char *what, int col, const char *v, const char *where)
+{
+	static const char *const good[] = {"10", "4", "2", "1024"};
+	char text[1024], err[512];
+	struct ibc_csv_table *t = NULL;
+	struct rpt_fit fit;
+	int rc, k;
+
+	snprintf(text, sizeof(text),
+		 "run_id,collective,algo,transport,status,time_us,nranks,nnodes,bytes\n"
+		 "r,allreduce,ring,tcp,ok,10,4,2,1024\nr,allreduce,tree,tcp,ok,20,4,2,65536\n"
+		 "r,allreduce,ring,tcp,ok");
+	for (k = 0; k < 4; k++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), ",%s",
+			 k == col ? v : good[k]);
+	strcat(text, "\n");
+	rc = ibc_csv_parse("r.csv", text, strlen(text), &t, err, sizeof(err));
+	if (!ok(rc == 0, "%s: the file parses (%s)", what, err))
+		return;
+	rc = rpt_fit_table("r.csv", t, NULL, &fit, err, sizeof(err));
+	ok(rc == -EINVAL && strstr(err, where), "%s: refused at %s (%s)", what, where, err);
+	ibc_csv_free(t);
+}
+
+static void test_ranges(void)
+{
+	/* columns: time_us (field 6, column 25 on line 4), nranks, nnodes, bytes */
+	range_case("nranks 2^63", 1, "9223372036854775808", "r.csv:4:28: nranks");
+	range_case("nranks 2^40 + 1", 1, "1099511627777", "r.csv:4:28: nranks");
+	range_case("nranks 4.5", 1, "4.5", "r.csv:4:28: nranks");
+	range_case("nranks ' 4'", 1, " 4", "r.csv:4:28: nranks");
+	range_case("nnodes above nranks", 2, "5", "r.csv:4:30: nnodes '5'");
+	range_case("nnodes 0", 2, "0", "r.csv:4:30: nnodes");
+	range_case("bytes 1e300", 3, "1e300", "r.csv:4:32: bytes");
+	range_case("bytes 2^50 + 1", 3, "1125899906842625", "r.csv:4:32: bytes");
+	range_case("bytes -1", 3, "-1", "r.csv:4:32: bytes");
+	range_case("time_us 1e-300", 0, "1e-300", "r.csv:4:25: time_us");
+	range_case("time_us 1e300", 0, "1e300", "r.csv:4:25: time_us");
+	range_case("time_us -1", 0, "-1", "r.csv:4:25: time_us");
+	range_case("time_us nan", 0, "nan", "r.csv:4:25: time_us");
+	range_case("time_us inf", 0, "inf", "r.csv:4:25: time_us");
+}
+
+/* Times and sizes in range but no plausible fabric: refused, not a bandwidth of 1e15 GB/s. */
+static void test_implausible(void)
+{
+	static const char text[] =
+	    "run_id,collective,algo,transport,status,time_us,nranks,nnodes,bytes\n"
+	    "r,allreduce,ring,tcp,ok,0.001,4,1,1024\n"
+	    "r,allreduce,ring,tcp,ok,0.002,4,1,1125899906842624\n"
+	    "r,allreduce,ring,tcp,ok,0.0011,4,1,4096\n";
+	struct ibc_csv_table *t = NULL;
+	struct rpt_fit fit;
+	char err[512];
+
+	ibc_csv_parse("f.csv", text, sizeof(text) - 1, &t, err, sizeof(err));
+	ok(rpt_fit_table("f.csv", t, NULL, &fit, err, sizeof(err)) == -EINVAL &&
+	       strstr(err, "fitted bandwidth") && !strstr(err, "inf") && !strstr(err, "nan"),
+	   "1 PiB in 2 ns: refused (%s)", err);
 	ibc_csv_free(t);
 }
 
@@ -247,6 +312,8 @@ int main(void)
 	test_disagree();
 	test_unsupported();
 	test_bad_table();
+	test_ranges();
+	test_implausible();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		diag("could not remove %s", dir);

@@ -327,6 +327,12 @@ static void test_gpu_nonic(void)
 
 static void test_nogpu_nonic(void)
 {
+	static const char *const nothing[] = {
+	    "warning: nothing to check: no NVIDIA GPU (PCI vendor 10de) and no RDMA NIC (an "
+	    "InfiniBand verbs device such as mlx5_0) found; fix: if the node has them, check "
+	    "lspci, nvidia-smi and ibv_devices (drivers loaded, devices visible in this "
+	    "container)",
+	};
 	struct topo *t = load("topo-nogpu-nonic.xml");
 
 	if (!t)
@@ -340,7 +346,7 @@ static void test_nogpu_nonic(void)
 	 * its neighbours (it used to fall back to core r % cores: 3 ranks on one core) */
 	check_pick(t, 3, 6, "", "", TOPO_PATH_NONE, 0, "2,6");
 	check_pick(t, 4, 12, "", "", TOPO_PATH_NONE, 0, "1,5");
-	check_warnings(t, 1, 0, "nogpu-nonic", NULL, 0);
+	check_warnings(t, 1, 0, "nogpu-nonic", nothing, 1);
 	topo_destroy(t);
 }
 
@@ -555,13 +561,14 @@ static void test_cmd_csv(const char *x4, const char *xml)
 
 static void test_cmd(void)
 {
-	char xml[4200], x4[4200], bad[4200];
+	char xml[4200], x4[4200], bad[4200], nothing[4200];
 	char *out = NULL, *err = NULL;
 	int rc;
 
 	data("dgx-h100.xml", xml, sizeof(xml));
 	data("topo-server-4gpu.xml", x4, sizeof(x4));
 	data("topo-malformed.xml", bad, sizeof(bad));
+	data("topo-nogpu-nonic.xml", nothing, sizeof(nothing));
 
 	rc = run(&out, &err, "--topology-xml", xml, NULL, NULL, NULL, NULL);
 	is_int(rc, 0, "cmd dgx: exit 0");
@@ -581,6 +588,20 @@ static void test_cmd(void)
 	rc = run(&out, &err, "--topology-xml", x4, "--strict", NULL, NULL, NULL);
 	is_int(rc, 1, "cmd server4 --strict: exit 1");
 	is_int(count_prefix(out, "warning:"), 3, "cmd server4: 3 warning lines");
+	free(out);
+	free(err);
+
+	/* a node with neither GPU nor RDMA NIC has nothing to check: never "passed" */
+	rc = run(&out, &err, "--topology-xml", nothing, "--strict", NULL, NULL, NULL);
+	is_int(rc, 1, "cmd nogpu-nonic --strict: exit 1");
+	ok(strstr(out, "\nwarning: nothing to check: no NVIDIA GPU") && !strstr(out, "passed"),
+	   "cmd nogpu-nonic: warns that there is nothing to check, never says passed");
+	if (strstr(out, "passed"))
+		diag("%s", out);
+	free(out);
+	free(err);
+	rc = run(&out, &err, "--topology-xml", nothing, NULL, NULL, NULL, NULL);
+	is_int(rc, 0, "cmd nogpu-nonic without --strict: exit 0 (a warning)");
 	free(out);
 	free(err);
 

@@ -584,7 +584,8 @@ static void c_no_device(int arg, int fd)
 
 static void c_bad_nic(int arg, int fd)
 {
-	init_fails("--nic naming no device", "no RDMA device named 'mlx9_9'", "", "mlx9_9:1");
+	init_fails("--nic naming no device lists what exists", "no RDMA device named 'mlx9_9'",
+		   "; available: softhca_", "mlx9_9:1");
 }
 
 static void c_port_down(int arg, int fd)

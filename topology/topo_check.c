@@ -238,6 +238,12 @@ int topo_check(struct topo *t, const struct topo_check_opts *o, topo_warn_fn fn,
 
 	if (o && o->local_size > 0)
 		nused = IBC_MIN(o->local_size, t->ngpu);
+	if (!t->ngpu && !t->nnic)
+		topo_warn(&w,
+			  "nothing to check: no NVIDIA GPU (PCI vendor 10de) and no RDMA NIC (an "
+			  "InfiniBand verbs device such as mlx5_0) found; fix: if the node has them, "
+			  "check lspci, nvidia-smi and ibv_devices (drivers loaded, devices visible "
+			  "in this container)");
 	if (t->ngpu && !t->nnic)
 		topo_warn(&w,
 			  "found %d NVIDIA GPU%s but no RDMA NIC: traffic between nodes falls back "

@@ -283,15 +283,24 @@ static int vrb_parse_nic(struct ibc_tp_ctx *ctx, const char *nic, char **store,
 	return 0;
 }
 
-static int vrb_no_ports_error(struct ibc_tp_ctx *ctx, struct ibv_device **list, int n)
+/* "mlx5_0, mlx5_1" (or "none") into names. */
+static void vrb_dev_names(struct ibc_tp_ctx *ctx, struct ibv_device **list, int n, char *names,
+			  size_t len)
 {
-	char names[256] = "";
 	size_t off = 0;
 	int i;
 
-	for (i = 0; i < n && off < sizeof(names) - 1; i++)
-		off += snprintf(names + off, sizeof(names) - off, "%s%s", i ? ", " : "",
+	snprintf(names, len, "none");
+	for (i = 0; i < n && off < len - 1; i++)
+		off += snprintf(names + off, len - off, "%s%s", i ? ", " : "",
 				ctx->ibv->get_device_name(list[i]));
+}
+
+static int vrb_no_ports_error(struct ibc_tp_ctx *ctx, struct ibv_device **list, int n)
+{
+	char names[256];
+
+	vrb_dev_names(ctx, list, n, names, sizeof(names));
 	return vrb_errf(
 	    ctx, -ENODEV,
 	    "no ACTIVE port on the selected RDMA devices (found: %s): check ibv_devinfo, "
@@ -340,11 +349,16 @@ static int vrb_open_selected(struct ibc_tp_ctx *ctx, struct ibv_device **list, i
 			ctx->nhcas--;
 		}
 	}
-	for (s = 0; s < nsel; s++)
-		if (!sel[s].found)
-			return vrb_errf(ctx, -ENODEV,
-					"--nic: no RDMA device named '%s' (see ibv_devices)",
-					sel[s].name);
+	for (s = 0; s < nsel; s++) {
+		char names[256];
+
+		if (sel[s].found)
+			continue;
+		vrb_dev_names(ctx, list, n, names, sizeof(names));
+		return vrb_errf(ctx, -ENODEV,
+				"--nic: no RDMA device named '%s'; available: %s (see ibv_devices)",
+				sel[s].name, names);
+	}
 	if (!ctx->nports)
 		return vrb_no_ports_error(ctx, list, n);
 	for (d = 0; d < ctx->nhcas; d++) {
