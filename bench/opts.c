@@ -60,6 +60,8 @@ static void usage_allreduce(FILE *f)
 		"      --bind MODE        auto (GPU ranks to their NUMA node; else one core block\n"
 		"                         per rank unless ranks outnumber cores), on, off\n"
 		"      --timeout SEC      bound for every wait (default 60)\n"
+		"      --require-auth     fail (exit 2) when a job of several ranks has no job key\n"
+		"                         (IBCOLL_JOB_KEY or IBCOLL_JOB_KEY_FILE; --np makes one)\n"
 		"      --out DIR          report directory (default ibcoll-results/<time>-<run_id>)\n"
 		"\n"
 		"exit codes: 0 ok, 1 wrong results, 2 usage error, 3 environment or runtime failure\n",
@@ -226,6 +228,7 @@ enum {
 	O_DEPTH,
 	O_PLACE,
 	O_BIDIR,
+	O_REQUIRE_AUTH,
 	O_WINDOW,
 	O_BIND,
 	O_GPU,
@@ -256,6 +259,7 @@ static const struct option long_opts[] = {
 	{ "depth", required_argument, NULL, O_DEPTH },
 	{ "placement", required_argument, NULL, O_PLACE },
 	{ "bidir", no_argument, NULL, O_BIDIR },
+	{ "require-auth", no_argument, NULL, O_REQUIRE_AUTH },
 	{ "window", required_argument, NULL, O_WINDOW },
 	{ "bind", required_argument, NULL, O_BIND },
 	{ "gpu", required_argument, NULL, O_GPU },
@@ -462,6 +466,7 @@ static int parse_launch(struct bench_opts *o, int c, const char *v)
 			return bench__usage_err(o, "--bind '%s': expected auto, on or off", v);
 		return 0;
 	case O_OUT: o->report.out = v; return 0;
+	case O_REQUIRE_AUTH: l->require_auth = true; return 0;
 	}
 	return NOT_MINE;
 }

@@ -5,12 +5,12 @@
  * tag) and gather/bcast/allgather/barrier on top. Sockets through common/ibc_sock.h; launcher
  * detection is in bootstrap_env.c.
  */
-#include "bootstrap.h"
-#include "ibc_common.h"
+#include "boot_int.h"
 #include "ibc_id.h"
 #include "ibc_sock.h"
 
 #include <poll.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +18,6 @@
 
 #define BOOT_MAGIC 0x69624253u /* "ibBS" */
 #define BOOT_SLICE_MS 100
-
-enum {
-	TAG_HELLO = 1u << 24,
-	TAG_TABLE = 2u << 24,
-	TAG_ALLGATHER = 3u << 24,
-	TAG_GATHER = 4u << 24,
-	TAG_BCAST = 5u << 24,
-	TAG_SCATTER = 6u << 24,
-};
 
 struct boot_hdr {
 	uint32_t magic;
@@ -53,6 +44,8 @@ struct boot_table_hdr {
 struct boot_sock {
 	int fd;
 	int src; /* rank at the other end, -1 until its first message */
+	struct ibc_auth *auth; /* owned: accepted, handshake in progress; NULL once proved */
+	uint64_t deadline; /* src < 0: dropped when it has not proved itself / spoken by then */
 };
 
 struct boot_msg {
@@ -78,17 +71,19 @@ struct ibc_boot {
 	char job_id[40];
 	char root_host[256];
 	int root_port;
+	struct ibc_auth_key key;
+	bool joined; /* the rendezvous is over: a late hello is another job's */
 };
 
 static const char *tag_name(uint32_t tag)
 {
 	switch (tag & 0xff000000u) {
-	case TAG_HELLO: return "rendezvous hello";
-	case TAG_TABLE: return "rendezvous table";
-	case TAG_ALLGATHER: return "allgather";
-	case TAG_GATHER: return "gather";
-	case TAG_BCAST: return "broadcast";
-	case TAG_SCATTER: return "scatter";
+	case BOOT_TAG_HELLO: return "rendezvous hello";
+	case BOOT_TAG_TABLE: return "rendezvous table";
+	case BOOT_TAG_ALLGATHER: return "allgather";
+	case BOOT_TAG_GATHER: return "gather";
+	case BOOT_TAG_BCAST: return "broadcast";
+	case BOOT_TAG_SCATTER: return "scatter";
 	default: return "point-to-point message";
 	}
 }
@@ -111,8 +106,9 @@ static int add_sock(struct ibc_boot *b, int fd, int src)
 		b->socks = n;
 		b->capsocks = cap;
 	}
-	b->socks[b->nsocks].fd = fd;
-	b->socks[b->nsocks].src = src;
+	b->socks[b->nsocks] = (struct boot_sock){
+		.fd = fd, .src = src, .deadline = ibc_sock_deadline(IBC_AUTH_DEADLINE_MS)
+	};
 	b->nsocks++;
 	return 0;
 }
@@ -121,11 +117,40 @@ static void drop_sock(struct ibc_boot *b, int i)
 {
 	if (b->socks[i].src >= 0 && b->gone)
 		b->gone[b->socks[i].src] = true;
+	free(b->socks[i].auth);
 	close(b->socks[i].fd);
 	b->socks[i] = b->socks[--b->nsocks];
 }
 
-/* Connect to host:port, retrying while the listener is not up yet. */
+static int pump(struct ibc_boot *b, int ms, uint64_t deadline, const struct pollfd *extra);
+
+/* The client side of the handshake on a new connection. The other sockets are served while it
+ * waits, so two ranks that connect to each other at once do not wait on each other. */
+static int auth_connect(struct ibc_boot *b, int fd, const char *host, int port, uint64_t deadline)
+{
+	struct ibc_auth a;
+	int rc;
+
+	ibc_auth_start(&a, false, b->key.bytes, b->key.len, BOOT_AUTH_CONTEXT);
+	while ((rc = ibc_auth_step(&a, fd)) == -EAGAIN) {
+		struct pollfd pf = { .fd = fd, .events = ibc_auth_events(&a) };
+
+		if (aborted(b))
+			return -ECANCELED;
+		if (!ibc_sock_remaining_ms(deadline))
+			return -ETIMEDOUT;
+		rc = pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS), deadline,
+			  &pf);
+		if (rc)
+			return rc;
+	}
+	if (rc == -EACCES || rc == -EPROTO)
+		ibc_err_set("bootstrap: rank %d: the handshake with %s:%d failed: %s", b->rank,
+			    host, port, ibc_auth_strerror(&a, rc));
+	return rc;
+}
+
+/* Connect to host:port, retrying while the listener is not up yet, and prove the job key. */
 static int connect_to(struct ibc_boot *b, const char *host, int port, uint64_t deadline, int *out)
 {
 	struct sockaddr_storage ss;
@@ -140,12 +165,14 @@ static int connect_to(struct ibc_boot *b, const char *host, int port, uint64_t d
 		if (rc)
 			return rc;
 		rc = ibc_sock_connect(fd, (struct sockaddr *)&ss, sl);
+		if (rc == 0)
+			rc = auth_connect(b, fd, host, port, deadline);
 		if (rc == 0) {
 			*out = fd;
 			return 0;
 		}
 		close(fd);
-		if (rc != -ECONNREFUSED && rc != -ETIMEDOUT && rc != -EHOSTUNREACH &&
+		if (rc != -ECONNREFUSED && rc != -EHOSTUNREACH &&
 		    rc != -ENETUNREACH && rc != -EAGAIN)
 			return rc;
 		if (aborted(b))
@@ -195,6 +222,12 @@ int ibc_boot_send(struct ibc_boot *b, int peer, uint32_t tag, const void *data, 
 
 	if (peer < 0 || peer >= b->nranks)
 		return -EINVAL;
+	if (len > BOOT_MAX_MSG) {
+		ibc_err_set("bootstrap: %s to rank %d has %zu bytes, more than the %u a bootstrap "
+			    "message may have",
+			    tag_name(tag), peer, len, BOOT_MAX_MSG);
+		return -EMSGSIZE;
+	}
 	rc = sock_for(b, peer, deadline, &fd);
 	if (!rc)
 		rc = ibc_sock_send_full(fd, &h, sizeof(h), deadline);
@@ -205,10 +238,67 @@ int ibc_boot_send(struct ibc_boot *b, int peer, uint32_t tag, const void *data, 
 			    b->timeout_ms / 1e3, tag_name(tag), peer, peer_host(b, peer));
 	else if (rc == -ECANCELED)
 		ibc_err_set("bootstrap: aborted (another rank died)");
-	else if (rc)
+	else if (rc && rc != -EACCES && rc != -EPROTO) /* the handshake worded those */
 		ibc_err_set("bootstrap: cannot send %s to rank %d (host %s): %s", tag_name(tag),
 			    peer, peer_host(b, peer), strerror(-rc));
 	return rc;
+}
+
+/* A hello that no rendezvous waits for (this rank is not rank 0, or the job has started):
+ * another job's rank reached this port. Tell it so and drop it. */
+static void refuse_late_hello(struct ibc_boot *b, int i, const struct boot_hdr *h)
+{
+	struct {
+		struct boot_hdr h;
+		struct boot_table_hdr th;
+	} r = { { BOOT_MAGIC, b->rank, BOOT_TAG_TABLE, 0, sizeof(r.th) },
+		{ .status = -EADDRINUSE, .nranks = b->nranks } };
+	struct boot_peer p;
+	uint64_t dl = ibc_sock_deadline(IBC_AUTH_DEADLINE_MS);
+
+	snprintf(r.th.msg, sizeof(r.th.msg),
+		 "the rendezvous at %.100s:%d is in use by another job (job %s, %d ranks, already "
+		 "started, rank %d on host %s): give each job its own IBCOLL_ROOT port",
+		 b->root_host, b->root_port, b->job_id, b->nranks, b->rank, ibc_hostname());
+	if (h->len == sizeof(p) && !ibc_sock_recv_full(b->socks[i].fd, &p, sizeof(p), dl))
+		(void)ibc_sock_send_full(b->socks[i].fd, &r, sizeof(r), dl);
+	ibc__boot_log_drop(b->rank, b->socks[i].fd,
+			   "a rendezvous hello for another job (the job has started)");
+	drop_sock(b, i);
+}
+
+/* The header of a message on socket i: 0 (*ok set when it may be read), or an error. */
+static int read_hdr(struct ibc_boot *b, int i, uint64_t deadline, struct boot_hdr *h, bool *ok)
+{
+	struct boot_sock *s = &b->socks[i];
+	int rc = ibc_sock_recv_full(s->fd, h, sizeof(*h),
+				    s->src < 0 ? IBC_MIN(deadline, s->deadline) : deadline);
+
+	*ok = false;
+	if (rc == -ECONNRESET || rc == -EPIPE) {
+		drop_sock(b, i);
+		return 0;
+	}
+	if (rc == -ETIMEDOUT && s->src < 0) {
+		ibc__boot_log_drop(b->rank, s->fd, "no whole message header within 2 s");
+		drop_sock(b, i);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (h->magic != BOOT_MAGIC || h->src < 0 || h->src >= b->nranks || h->len > BOOT_MAX_MSG ||
+	    (s->src >= 0 && h->src != s->src)) {
+		ibc__boot_log_drop(b->rank, s->fd, "garbage, a wrong rank or an oversized length "
+						   "(is another program using the port?)");
+		drop_sock(b, i);
+		return 0;
+	}
+	if (s->src < 0 && h->tag == BOOT_TAG_HELLO && (b->rank != 0 || b->joined)) {
+		refuse_late_hello(b, i, h);
+		return 0;
+	}
+	*ok = true;
+	return 0;
 }
 
 /* Read one message from socket i and stash it. */
@@ -216,20 +306,11 @@ static int pump_sock(struct ibc_boot *b, int i, uint64_t deadline)
 {
 	struct boot_hdr h;
 	struct boot_msg *m, **tail;
-	int rc = ibc_sock_recv_full(b->socks[i].fd, &h, sizeof(h), deadline);
+	bool ok;
+	int rc = read_hdr(b, i, deadline, &h, &ok);
 
-	if (rc == -ECONNRESET || rc == -EPIPE) {
-		drop_sock(b, i);
-		return 0;
-	}
-	if (rc)
+	if (rc || !ok)
 		return rc;
-	if (h.magic != BOOT_MAGIC || h.src < 0 || h.src >= b->nranks || h.len > (1ull << 34)) {
-		ibc_err_set("bootstrap: garbage on a connection (is another program using the "
-			    "port?)");
-		drop_sock(b, i);
-		return 0;
-	}
 	m = malloc(sizeof(*m) + h.len);
 	if (!m)
 		return -ENOMEM;
@@ -250,7 +331,8 @@ static int pump_sock(struct ibc_boot *b, int i, uint64_t deadline)
 	return 0;
 }
 
-/* A connection waits on the listener: take it (a failed accept is left for the next poll). */
+/* A connection waits on the listener: take it and start its handshake (a failed accept is
+ * left for the next poll). */
 static int accept_one(struct ibc_boot *b)
 {
 	int fd, rc;
@@ -258,41 +340,74 @@ static int accept_one(struct ibc_boot *b)
 	if (ibc_sock_accept(b->listen_fd, IBC_SOCK_NODELAY, &fd))
 		return 0;
 	rc = add_sock(b, fd, -1);
-	if (rc)
+	if (rc) {
 		close(fd);
-	return rc;
+		return rc;
+	}
+	return ibc__boot_auth_accept(fd, &b->key, &b->socks[b->nsocks - 1].auth);
 }
 
-/* Wait (one slice) for incoming connections or messages. */
-static int pump(struct ibc_boot *b, int ms, uint64_t deadline)
+/* Socket i after a poll: step its handshake, read a message, or drop it when it has not proved
+ * itself (or spoken, after the handshake) in time. */
+static int serve_sock(struct ibc_boot *b, int i, short revents, uint64_t deadline)
 {
-	struct pollfd pf[b->nsocks + 1];
-	int n = 0, i, rc;
+	struct boot_sock *s = &b->socks[i];
+	int rc;
 
+	if (s->auth && revents) {
+		rc = ibc_auth_step(s->auth, s->fd);
+		if (rc == 0) {
+			free(s->auth);
+			s->auth = NULL;
+			s->deadline = ibc_sock_deadline(IBC_AUTH_DEADLINE_MS);
+			return 0;
+		}
+		if (rc != -EAGAIN) {
+			ibc__boot_log_drop(b->rank, s->fd, ibc_auth_strerror(s->auth, rc));
+			drop_sock(b, i);
+			return 0;
+		}
+	} else if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		return pump_sock(b, i, deadline);
+	}
+	if (s->src < 0 && !ibc_sock_remaining_ms(s->deadline)) {
+		ibc__boot_log_drop(b->rank, s->fd,
+				   s->auth ? "no handshake within 2 s"
+					   : "nothing sent within 2 s after the handshake");
+		drop_sock(b, i);
+	}
+	return 0;
+}
+
+/* Wait (one slice) for incoming connections or messages; extra: a socket the caller waits on
+ * as well (it is only polled, never read). */
+static int pump(struct ibc_boot *b, int ms, uint64_t deadline, const struct pollfd *extra)
+{
+	struct pollfd pf[b->nsocks + 2];
+	int n = 0, i, rc, first;
+
+	if (extra)
+		pf[n++] = *extra;
 	if (b->listen_fd >= 0)
 		pf[n++] = (struct pollfd){ .fd = b->listen_fd, .events = POLLIN };
-	for (i = 0; i < b->nsocks; i++)
-		pf[n++] = (struct pollfd){ .fd = b->socks[i].fd, .events = POLLIN };
-	rc = poll(pf, (nfds_t)n, ms);
-	if (rc <= 0)
-		return rc < 0 && errno != EINTR ? -errno : 0;
-	i = 0;
-	if (b->listen_fd >= 0) {
-		if (pf[0].revents & POLLIN) {
-			rc = accept_one(b);
-			if (rc)
-				return rc;
-		}
-		i = 1;
+	first = n;
+	for (i = 0; i < b->nsocks; i++) {
+		const struct ibc_auth *a = b->socks[i].auth;
+
+		pf[n++] = (struct pollfd){ .fd = b->socks[i].fd,
+					   .events = a ? ibc_auth_events(a) : POLLIN };
 	}
+	rc = poll(pf, (nfds_t)n, ms);
+	if (rc < 0)
+		return errno != EINTR ? -errno : 0;
 	/* Socket indices may shift when one is dropped: walk from the end. */
-	for (n = n - 1; n >= i; n--) {
-		if (!(pf[n].revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		rc = pump_sock(b, n - i, deadline);
+	for (i = n - 1; i >= first; i--) {
+		rc = serve_sock(b, i - first, pf[i].revents, deadline);
 		if (rc)
 			return rc;
 	}
+	if (b->listen_fd >= 0 && (pf[first - 1].revents & POLLIN))
+		return accept_one(b);
 	return 0;
 }
 
@@ -342,7 +457,7 @@ static int recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg *
 					    b->timeout_ms / 1e3, tag_name(tag));
 			return -ETIMEDOUT;
 		}
-		rc = pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS), deadline);
+		rc = pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS), deadline, NULL);
 		if (rc) {
 			ibc_err_set("bootstrap: receive failed: %s", strerror(-rc));
 			return rc;
@@ -382,6 +497,13 @@ static void fill_self(struct ibc_boot *b, struct boot_peer *p)
 	p->pid = getpid();
 	snprintf(p->host, sizeof(p->host), "%s", ibc_hostname());
 	snprintf(p->addr, sizeof(p->addr), "%s", b->local_addr);
+}
+
+/* Strings from the wire end inside their fields. */
+static void peer_terminate(struct boot_peer *p)
+{
+	p->host[sizeof(p->host) - 1] = '\0';
+	p->addr[sizeof(p->addr) - 1] = '\0';
 }
 
 /* Rank 0's bookkeeping while the ranks join. */
@@ -426,7 +548,7 @@ static int root_collect(struct ibc_boot *b, struct boot_root *r, uint64_t deadli
 	int rc;
 
 	while (r->got < b->nranks && !r->th.status) {
-		struct boot_msg *m = take(b, -1, TAG_HELLO);
+		struct boot_msg *m = take(b, -1, BOOT_TAG_HELLO);
 
 		if (!m) {
 			if (aborted(b)) {
@@ -436,13 +558,14 @@ static int root_collect(struct ibc_boot *b, struct boot_root *r, uint64_t deadli
 			if (!ibc_sock_remaining_ms(deadline))
 				return 0;
 			rc = pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS),
-				  deadline);
+				  deadline, NULL);
 			if (rc)
 				return rc;
 			continue;
 		}
 		if (m->len == sizeof(p)) {
 			memcpy(&p, m->data, sizeof(p));
+			peer_terminate(&p);
 			root_hello(b, r, &p);
 		}
 		free(m);
@@ -485,7 +608,7 @@ static void root_send_table(struct ibc_boot *b, struct boot_root *r, const char 
 	memcpy(r->table + sizeof(r->th), b->peers, (size_t)b->nranks * sizeof(struct boot_peer));
 	for (i = 1; i < b->nranks; i++)
 		if (r->seen[i] || r->heard[i])
-			ibc_boot_send(b, i, TAG_TABLE, r->table, r->tlen);
+			ibc_boot_send(b, i, BOOT_TAG_TABLE, r->table, r->tlen);
 }
 
 static int root_rendezvous(struct ibc_boot *b, const char *job_id)
@@ -519,6 +642,7 @@ static int root_rendezvous(struct ibc_boot *b, const char *job_id)
 	}
 	snprintf(b->job_id, sizeof(b->job_id), "%s", job_id);
 out:
+	b->joined = true;
 	free(r.table);
 	free(r.seen);
 	free(r.heard);
@@ -541,7 +665,7 @@ static int member_rendezvous(struct ibc_boot *b)
 		return rc;
 	ibc_sock_fmt_ip((struct sockaddr *)&ss, self.addr, sizeof(self.addr));
 	self.port = (uint16_t)ibc_sock_port((struct sockaddr *)&ss);
-	rc = ibc_boot_send(b, 0, TAG_HELLO, &self, sizeof(self));
+	rc = ibc_boot_send(b, 0, BOOT_TAG_HELLO, &self, sizeof(self));
 	if (rc) {
 		if (rc == -ETIMEDOUT || rc == -ECONNREFUSED)
 			ibc_err_set("bootstrap: rank %d could not reach the rendezvous at %s:%d "
@@ -549,7 +673,7 @@ static int member_rendezvous(struct ibc_boot *b)
 				    b->rank, b->root_host, b->root_port, b->timeout_ms / 1e3);
 		return rc;
 	}
-	rc = recv_msg(b, 0, TAG_TABLE, &m);
+	rc = recv_msg(b, 0, BOOT_TAG_TABLE, &m);
 	if (rc)
 		return rc;
 	if (m->len < sizeof(th)) {
@@ -557,6 +681,8 @@ static int member_rendezvous(struct ibc_boot *b)
 		return -EPROTO;
 	}
 	memcpy(&th, m->data, sizeof(th));
+	th.msg[sizeof(th.msg) - 1] = '\0';
+	th.job_id[sizeof(th.job_id) - 1] = '\0';
 	if (th.status) {
 		ibc_err_set("bootstrap: %s", th.msg);
 		free(m);
@@ -575,6 +701,9 @@ static int member_rendezvous(struct ibc_boot *b)
 		return -ENOMEM;
 	}
 	memcpy(b->peers, m->data + sizeof(th), (size_t)b->nranks * sizeof(*b->peers));
+	for (rc = 0; rc < b->nranks; rc++)
+		peer_terminate(&b->peers[rc]);
+	b->joined = true;
 	snprintf(b->job_id, sizeof(b->job_id), "%s", th.job_id);
 	free(m);
 	return 0;
@@ -710,6 +839,11 @@ int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **out)
 	rc = boot_new(o, &b);
 	if (rc)
 		return rc;
+	rc = ibc__boot_key(o, o->root, &b->key);
+	if (rc) {
+		ibc_boot_fini(b);
+		return rc;
+	}
 	if (o->job_id && *o->job_id)
 		snprintf(job, sizeof(job), "%s", o->job_id);
 	else
@@ -741,6 +875,7 @@ void ibc_boot_fini(struct ibc_boot *b)
 	free(b->socks);
 	free(b->peers);
 	free(b->gone);
+	sodium_memzero(&b->key, sizeof(b->key));
 	free(b);
 }
 
@@ -780,62 +915,13 @@ int ibc_boot_pid(const struct ibc_boot *b, int rank)
 {
 	return rank >= 0 && rank < b->nranks ? b->peers[rank].pid : -1;
 }
-
-/* ---------------------------------------------------------------- collectives */
-
-int ibc_boot_gather(struct ibc_boot *b, const void *mine, void *all, size_t len)
+const unsigned char *ibc_boot_job_key(const struct ibc_boot *b, size_t *len)
 {
-	uint32_t tag = TAG_GATHER | (b->coll_seq++ & 0xffffff);
-	int i, rc;
-
-	if (b->rank != 0)
-		return ibc_boot_send(b, 0, tag, mine, len);
-	memcpy(all, mine, len);
-	for (i = 1; i < b->nranks; i++) {
-		rc = ibc_boot_recv(b, i, tag, (char *)all + (size_t)i * len, len);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	*len = b->key.len;
+	return b->key.bytes;
 }
 
-int ibc_boot_bcast(struct ibc_boot *b, void *data, size_t len)
+uint32_t ibc__boot_seq(struct ibc_boot *b)
 {
-	uint32_t tag = TAG_BCAST | (b->coll_seq++ & 0xffffff);
-	int i, rc;
-
-	if (b->rank != 0)
-		return ibc_boot_recv(b, 0, tag, data, len);
-	for (i = 1; i < b->nranks; i++) {
-		rc = ibc_boot_send(b, i, tag, data, len);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-int ibc_boot_allgather(struct ibc_boot *b, const void *mine, void *all, size_t len)
-{
-	int rc = ibc_boot_gather(b, mine, all, len);
-
-	if (rc)
-		return rc;
-	return ibc_boot_bcast(b, all, len * (size_t)b->nranks);
-}
-
-int ibc_boot_barrier(struct ibc_boot *b)
-{
-	char c = 0, *all = NULL;
-	int rc;
-
-	if (b->rank == 0) {
-		all = malloc((size_t)b->nranks);
-		if (!all)
-			return -ENOMEM;
-	}
-	rc = ibc_boot_gather(b, &c, all, 1);
-	if (!rc)
-		rc = ibc_boot_bcast(b, &c, 1);
-	free(all);
-	return rc;
+	return b->coll_seq++ & 0xffffff;
 }
