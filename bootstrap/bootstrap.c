@@ -18,6 +18,9 @@
 
 #define BOOT_MAGIC 0x69624253u /* "ibBS" */
 #define BOOT_SLICE_MS 100
+/* Outside --np, rank 0 listens only from its rendezvous on and answers a handshake at once;
+ * one that accepts but stays silent this long is another job's rank 0, busy with its run. */
+#define BOOT_ROOT_ANSWER_MS 5000
 
 struct boot_hdr {
 	uint32_t magic;
@@ -150,8 +153,28 @@ static int auth_connect(struct ibc_boot *b, int fd, const char *host, int port, 
 	return rc;
 }
 
+/* The handshake with rank 0 before the table came: rank 0 answers at once unless the port is
+ * another job's (under --np the launcher's socket may hold us in its backlog a while). */
+static int auth_root(struct ibc_boot *b, int fd, const char *host, int port, uint64_t deadline)
+{
+	uint64_t answer = ibc_sock_deadline(BOOT_ROOT_ANSWER_MS);
+	int rc;
+
+	if (b->abort_flag || answer >= deadline)
+		return auth_connect(b, fd, host, port, deadline);
+	rc = auth_connect(b, fd, host, port, answer);
+	if (rc != -ETIMEDOUT)
+		return rc;
+	ibc_err_set("bootstrap: rank %d: %s:%d accepted the connection but did not answer within "
+		    "%.1f s: the port is in use by another job (give each job its own IBCOLL_ROOT "
+		    "port), or rank 0 is stuck",
+		    b->rank, host, port, BOOT_ROOT_ANSWER_MS / 1e3);
+	return -EADDRINUSE;
+}
+
 /* Connect to host:port, retrying while the listener is not up yet, and prove the job key. */
-static int connect_to(struct ibc_boot *b, const char *host, int port, uint64_t deadline, int *out)
+static int connect_to(struct ibc_boot *b, const char *host, int port, bool to_root,
+		      uint64_t deadline, int *out)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -165,7 +188,9 @@ static int connect_to(struct ibc_boot *b, const char *host, int port, uint64_t d
 		if (rc)
 			return rc;
 		rc = ibc_sock_connect(fd, (struct sockaddr *)&ss, sl);
-		if (rc == 0)
+		if (rc == 0 && to_root)
+			rc = auth_root(b, fd, host, port, deadline);
+		else if (rc == 0)
 			rc = auth_connect(b, fd, host, port, deadline);
 		if (rc == 0) {
 			*out = fd;
@@ -194,9 +219,9 @@ static int sock_for(struct ibc_boot *b, int peer, uint64_t deadline, int *fd)
 			return 0;
 		}
 	if (peer == 0 && !b->peers)
-		rc = connect_to(b, b->root_host, b->root_port, deadline, fd);
+		rc = connect_to(b, b->root_host, b->root_port, true, deadline, fd);
 	else if (b->peers)
-		rc = connect_to(b, b->peers[peer].addr, b->peers[peer].port, deadline, fd);
+		rc = connect_to(b, b->peers[peer].addr, b->peers[peer].port, false, deadline, fd);
 	else
 		rc = -ENOTCONN;
 	if (rc)
@@ -238,7 +263,7 @@ int ibc_boot_send(struct ibc_boot *b, int peer, uint32_t tag, const void *data, 
 			    b->timeout_ms / 1e3, tag_name(tag), peer, peer_host(b, peer));
 	else if (rc == -ECANCELED)
 		ibc_err_set("bootstrap: aborted (another rank died)");
-	else if (rc && rc != -EACCES && rc != -EPROTO) /* the handshake worded those */
+	else if (rc && rc != -EACCES && rc != -EPROTO && rc != -EADDRINUSE) /* worded already */
 		ibc_err_set("bootstrap: cannot send %s to rank %d (host %s): %s", tag_name(tag),
 			    peer, peer_host(b, peer), strerror(-rc));
 	return rc;
@@ -786,9 +811,13 @@ static int boot_listen_root(struct ibc_boot *b, int root_fd)
 	if (!rc)
 		rc = ibc_sock_listen((struct sockaddr *)&ss, sl, IBC_SOCK_REUSEADDR, 1024,
 				     &b->listen_fd);
-	if (rc)
-		ibc_err_set("bootstrap: rank 0 cannot listen on %s:%d: %s (is the "
-			    "port in use, or is IBCOLL_ROOT not this host?)",
+	if (rc == -EADDRINUSE)
+		ibc_err_set("bootstrap: rank 0 cannot listen on %s:%d: the port is in use by "
+			    "another job or program: give each job its own IBCOLL_ROOT port",
+			    b->root_host, b->root_port);
+	else if (rc)
+		ibc_err_set("bootstrap: rank 0 cannot listen on %s:%d: %s (is IBCOLL_ROOT this "
+			    "host?)",
 			    b->root_host, b->root_port, strerror(-rc));
 	return rc;
 }
