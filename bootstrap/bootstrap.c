@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bootstrap.c - the rendezvous and the out-of-band messages built on it (bootstrap.h): rank 0
- * gathers every rank's hello and sends back the table, then point-to-point messages by (rank,
- * tag) and gather/bcast/allgather/barrier on top. Sockets through common/ibc_sock.h; launcher
- * detection is in bootstrap_env.c.
+ * bootstrap.c - the bootstrap's connections and point-to-point messages (bootstrap.h): connect
+ * and accept with the job key's handshake (boot_auth.c, common/ibc_auth.h), bounded frames
+ * matched by (rank, tag), strangers dropped after IBC_AUTH_DEADLINE_MS; setup and teardown.
+ * The rendezvous is in boot_rdv.c, gather/bcast/allgather/barrier in boot_coll.c, launcher
+ * detection in bootstrap_env.c. Sockets through common/ibc_sock.h.
  */
 #include "boot_int.h"
 #include "ibc_id.h"
@@ -15,68 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define BOOT_MAGIC 0x69624253u /* "ibBS" */
-#define BOOT_SLICE_MS 100
-/* Outside --np, rank 0 listens only from its rendezvous on and answers a handshake at once;
- * one that accepts but stays silent this long is another job's rank 0, busy with its run. */
-#define BOOT_ROOT_ANSWER_MS 5000
-
-struct boot_hdr {
-	uint32_t magic;
-	int32_t src;
-	uint32_t tag;
-	uint32_t pad;
-	uint64_t len;
-};
-
-struct boot_peer {
-	int32_t rank, nranks, pid, pad;
-	char host[64];
-	char addr[64]; /* numeric IP of the rank's listener */
-	uint16_t port, pad2[3];
-};
-
-struct boot_table_hdr {
-	int32_t status; /* 0 ok, else -errno and msg says why */
-	int32_t nranks;
-	char job_id[40];
-	char msg[400];
-};
-
-struct boot_sock {
-	int fd;
-	int src; /* rank at the other end, -1 until its first message */
-	struct ibc_auth *auth; /* owned: accepted, handshake in progress; NULL once proved */
-	uint64_t deadline; /* src < 0: dropped when it has not proved itself / spoken by then */
-};
-
-struct boot_msg {
-	struct boot_msg *next;
-	int src;
-	uint32_t tag;
-	size_t len;
-	char data[]; /* owned */
-};
-
-struct ibc_boot {
-	int rank, nranks, timeout_ms;
-	const volatile int *abort_flag; /* borrowed */
-	int listen_fd;
-	struct boot_peer *peers; /* owned, nranks */
-	struct boot_sock *socks; /* owned */
-	int nsocks, capsocks;
-	struct boot_msg *stash; /* owned list of early messages */
-	bool *gone; /* owned: rank closed its connection */
-	uint32_t coll_seq;
-	int local_rank, local_size, nnodes;
-	char local_addr[64];
-	char job_id[40];
-	char root_host[256];
-	int root_port;
-	struct ibc_auth_key key;
-	bool joined; /* the rendezvous is over: a late hello is another job's */
-};
 
 static const char *tag_name(uint32_t tag)
 {
@@ -92,11 +31,6 @@ static const char *tag_name(uint32_t tag)
 }
 
 /* ---------------------------------------------------------------- sockets */
-
-static bool aborted(const struct ibc_boot *b)
-{
-	return b->abort_flag && *b->abort_flag;
-}
 
 static int add_sock(struct ibc_boot *b, int fd, int src)
 {
@@ -125,8 +59,6 @@ static void drop_sock(struct ibc_boot *b, int i)
 	b->socks[i] = b->socks[--b->nsocks];
 }
 
-static int pump(struct ibc_boot *b, int ms, uint64_t deadline, const struct pollfd *extra);
-
 /* The client side of the handshake on a new connection. The other sockets are served while it
  * waits, so two ranks that connect to each other at once do not wait on each other. */
 static int auth_connect(struct ibc_boot *b, int fd, const char *host, int port, uint64_t deadline)
@@ -138,11 +70,11 @@ static int auth_connect(struct ibc_boot *b, int fd, const char *host, int port, 
 	while ((rc = ibc_auth_step(&a, fd)) == -EAGAIN) {
 		struct pollfd pf = { .fd = fd, .events = ibc_auth_events(&a) };
 
-		if (aborted(b))
+		if (ibc__boot_aborted(b))
 			return -ECANCELED;
 		if (!ibc_sock_remaining_ms(deadline))
 			return -ETIMEDOUT;
-		rc = pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS), deadline,
+		rc = ibc__boot_pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS), deadline,
 			  &pf);
 		if (rc)
 			return rc;
@@ -200,7 +132,7 @@ static int connect_to(struct ibc_boot *b, const char *host, int port, bool to_ro
 		if (rc != -ECONNREFUSED && rc != -EHOSTUNREACH &&
 		    rc != -ENETUNREACH && rc != -EAGAIN)
 			return rc;
-		if (aborted(b))
+		if (ibc__boot_aborted(b))
 			return -ECANCELED;
 		if (!ibc_sock_remaining_ms(deadline))
 			return -ETIMEDOUT;
@@ -232,7 +164,7 @@ static int sock_for(struct ibc_boot *b, int peer, uint64_t deadline, int *fd)
 	return rc;
 }
 
-static const char *peer_host(const struct ibc_boot *b, int peer)
+const char *ibc__boot_peer_host(const struct ibc_boot *b, int peer)
 {
 	if (b->peers)
 		return b->peers[peer].host;
@@ -260,12 +192,12 @@ int ibc_boot_send(struct ibc_boot *b, int peer, uint32_t tag, const void *data, 
 		rc = ibc_sock_send_full(fd, data, len, deadline);
 	if (rc == -ETIMEDOUT)
 		ibc_err_set("bootstrap: timed out after %.1f s sending %s to rank %d (host %s)",
-			    b->timeout_ms / 1e3, tag_name(tag), peer, peer_host(b, peer));
+			    b->timeout_ms / 1e3, tag_name(tag), peer, ibc__boot_peer_host(b, peer));
 	else if (rc == -ECANCELED)
 		ibc_err_set("bootstrap: aborted (another rank died)");
 	else if (rc && rc != -EACCES && rc != -EPROTO && rc != -EADDRINUSE) /* worded already */
 		ibc_err_set("bootstrap: cannot send %s to rank %d (host %s): %s", tag_name(tag),
-			    peer, peer_host(b, peer), strerror(-rc));
+			    peer, ibc__boot_peer_host(b, peer), strerror(-rc));
 	return rc;
 }
 
@@ -406,7 +338,7 @@ static int serve_sock(struct ibc_boot *b, int i, short revents, uint64_t deadlin
 
 /* Wait (one slice) for incoming connections or messages; extra: a socket the caller waits on
  * as well (it is only polled, never read). */
-static int pump(struct ibc_boot *b, int ms, uint64_t deadline, const struct pollfd *extra)
+int ibc__boot_pump(struct ibc_boot *b, int ms, uint64_t deadline, const struct pollfd *extra)
 {
 	struct pollfd pf[b->nsocks + 2];
 	int n = 0, i, rc, first;
@@ -436,7 +368,7 @@ static int pump(struct ibc_boot *b, int ms, uint64_t deadline, const struct poll
 	return 0;
 }
 
-static struct boot_msg *take(struct ibc_boot *b, int src, uint32_t tag)
+struct boot_msg *ibc__boot_take(struct ibc_boot *b, int src, uint32_t tag)
 {
 	struct boot_msg **pp, *m;
 
@@ -449,13 +381,13 @@ static struct boot_msg *take(struct ibc_boot *b, int src, uint32_t tag)
 }
 
 /* Receive a message from src (or any rank when src < 0) with tag; *msg owned by caller. */
-static int recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg **msg)
+int ibc__boot_recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg **msg)
 {
 	uint64_t deadline = ibc_sock_deadline(b->timeout_ms);
 	int rc;
 
 	for (;;) {
-		struct boot_msg *m = take(b, src, tag);
+		struct boot_msg *m = ibc__boot_take(b, src, tag);
 
 		if (m) {
 			*msg = m;
@@ -464,10 +396,10 @@ static int recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg *
 		if (src >= 0 && b->gone && b->gone[src]) {
 			ibc_err_set("bootstrap: rank %d (host %s) closed its connection while rank "
 				    "%d waited for its %s: it exited or crashed",
-				    src, peer_host(b, src), b->rank, tag_name(tag));
+				    src, ibc__boot_peer_host(b, src), b->rank, tag_name(tag));
 			return -ECONNRESET;
 		}
-		if (aborted(b)) {
+		if (ibc__boot_aborted(b)) {
 			ibc_err_set("bootstrap: aborted (another rank died)");
 			return -ECANCELED;
 		}
@@ -476,13 +408,13 @@ static int recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg *
 				ibc_err_set("bootstrap: timed out after %.1f s: rank %d waited for "
 					    "the %s from rank %d (host %s)",
 					    b->timeout_ms / 1e3, b->rank, tag_name(tag), src,
-					    peer_host(b, src));
+					    ibc__boot_peer_host(b, src));
 			else
 				ibc_err_set("bootstrap: timed out after %.1f s waiting for %s",
 					    b->timeout_ms / 1e3, tag_name(tag));
 			return -ETIMEDOUT;
 		}
-		rc = pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS), deadline, NULL);
+		rc = ibc__boot_pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS), deadline, NULL);
 		if (rc) {
 			ibc_err_set("bootstrap: receive failed: %s", strerror(-rc));
 			return rc;
@@ -497,7 +429,7 @@ int ibc_boot_recv(struct ibc_boot *b, int peer, uint32_t tag, void *data, size_t
 
 	if (peer < 0 || peer >= b->nranks)
 		return -EINVAL;
-	rc = recv_msg(b, peer, tag, &m);
+	rc = ibc__boot_recv_msg(b, peer, tag, &m);
 	if (rc)
 		return rc;
 	if (m->len != len) {
@@ -508,228 +440,6 @@ int ibc_boot_recv(struct ibc_boot *b, int peer, uint32_t tag, void *data, size_t
 		return -EPROTO;
 	}
 	memcpy(data, m->data, len);
-	free(m);
-	return 0;
-}
-
-/* ---------------------------------------------------------------- rendezvous */
-
-static void fill_self(struct ibc_boot *b, struct boot_peer *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->rank = b->rank;
-	p->nranks = b->nranks;
-	p->pid = getpid();
-	snprintf(p->host, sizeof(p->host), "%s", ibc_hostname());
-	snprintf(p->addr, sizeof(p->addr), "%s", b->local_addr);
-}
-
-/* Strings from the wire end inside their fields. */
-static void peer_terminate(struct boot_peer *p)
-{
-	p->host[sizeof(p->host) - 1] = '\0';
-	p->addr[sizeof(p->addr) - 1] = '\0';
-}
-
-/* Rank 0's bookkeeping while the ranks join. */
-struct boot_root {
-	struct boot_table_hdr th; /* the outcome, sent to every rank that said hello */
-	char *table;		  /* owned: th + the peers, as sent */
-	size_t tlen;
-	bool *seen;  /* owned, nranks: joined */
-	bool *heard; /* owned, nranks: sent a hello, even a bad one */
-	int got;     /* ranks joined, rank 0 included */
-};
-
-/* One hello: the rank joins, or th.status says why the job cannot start. */
-static void root_hello(struct ibc_boot *b, struct boot_root *r, const struct boot_peer *p)
-{
-	if (p->rank > 0 && p->rank < b->nranks)
-		r->heard[p->rank] = true;
-	if (p->nranks != b->nranks) {
-		r->th.status = -EINVAL;
-		snprintf(r->th.msg, sizeof(r->th.msg),
-			 "inconsistent job size: rank 0 (host %s) was told %d ranks but "
-			 "rank %d (host %s) was told %d: launch every rank with the same size",
-			 ibc_hostname(), b->nranks, p->rank, p->host, p->nranks);
-	} else if (p->rank <= 0 || p->rank >= b->nranks || r->seen[p->rank]) {
-		r->th.status = -EINVAL;
-		snprintf(r->th.msg, sizeof(r->th.msg),
-			 "rank %d (host %s) joined twice or is out of range (size %d): two "
-			 "jobs share IBCOLL_ROOT, or the launcher's rank variables are wrong",
-			 p->rank, p->host, b->nranks);
-	} else {
-		r->seen[p->rank] = true;
-		b->peers[p->rank] = *p;
-		r->got++;
-	}
-}
-
-/* Take hellos until every rank joined, one was refused, or the deadline passed (0 in all
- * three cases); -ECANCELED or a receive error end the rendezvous at once. */
-static int root_collect(struct ibc_boot *b, struct boot_root *r, uint64_t deadline)
-{
-	struct boot_peer p;
-	int rc;
-
-	while (r->got < b->nranks && !r->th.status) {
-		struct boot_msg *m = take(b, -1, BOOT_TAG_HELLO);
-
-		if (!m) {
-			if (aborted(b)) {
-				ibc_err_set("bootstrap: aborted (another rank died)");
-				return -ECANCELED;
-			}
-			if (!ibc_sock_remaining_ms(deadline))
-				return 0;
-			rc = pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS),
-				  deadline, NULL);
-			if (rc)
-				return rc;
-			continue;
-		}
-		if (m->len == sizeof(p)) {
-			memcpy(&p, m->data, sizeof(p));
-			peer_terminate(&p);
-			root_hello(b, r, &p);
-		}
-		free(m);
-	}
-	return 0;
-}
-
-/* The deadline passed: name the ranks that never joined, here and in th for the others. */
-static int root_timeout(struct ibc_boot *b, struct boot_root *r)
-{
-	char list[256] = "";
-	size_t n = 0;
-	int i, missing = 0;
-
-	for (i = 0; i < b->nranks; i++) {
-		if (r->seen[i])
-			continue;
-		if (missing++ < 16)
-			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d",
-					      missing > 1 ? "," : "", i);
-	}
-	ibc_err_set("bootstrap: timed out after %.1f s at the rendezvous on %s:%d: %d of %d "
-		    "ranks joined; missing rank(s) %s%s (did they start? is IBCOLL_ROOT "
-		    "reachable from their hosts?)",
-		    b->timeout_ms / 1e3, b->root_host, b->root_port, r->got, b->nranks, list,
-		    missing > 16 ? ",..." : "");
-	r->th.status = -ETIMEDOUT;
-	snprintf(r->th.msg, sizeof(r->th.msg), "%s", ibc_err_get());
-	return -ETIMEDOUT;
-}
-
-/* Everyone who said hello learns the outcome, also the rank whose hello was refused. */
-static void root_send_table(struct ibc_boot *b, struct boot_root *r, const char *job_id)
-{
-	int i;
-
-	r->th.nranks = b->nranks;
-	snprintf(r->th.job_id, sizeof(r->th.job_id), "%s", job_id);
-	memcpy(r->table, &r->th, sizeof(r->th));
-	memcpy(r->table + sizeof(r->th), b->peers, (size_t)b->nranks * sizeof(struct boot_peer));
-	for (i = 1; i < b->nranks; i++)
-		if (r->seen[i] || r->heard[i])
-			ibc_boot_send(b, i, BOOT_TAG_TABLE, r->table, r->tlen);
-}
-
-static int root_rendezvous(struct ibc_boot *b, const char *job_id)
-{
-	struct boot_root r = { .got = 1 };
-	uint64_t deadline = ibc_sock_deadline(b->timeout_ms);
-	int rc = -ENOMEM;
-
-	r.tlen = sizeof(r.th) + (size_t)b->nranks * sizeof(struct boot_peer);
-	r.seen = calloc((size_t)b->nranks, sizeof(bool));
-	r.heard = calloc((size_t)b->nranks, sizeof(bool));
-	if (!r.seen || !r.heard)
-		goto out;
-	b->peers = calloc((size_t)b->nranks, sizeof(*b->peers));
-	r.table = malloc(r.tlen);
-	if (!b->peers || !r.table)
-		goto out;
-	r.seen[0] = true;
-	fill_self(b, &b->peers[0]);
-	b->peers[0].port = (uint16_t)b->root_port;
-	rc = root_collect(b, &r, deadline);
-	if (rc)
-		goto out;
-	if (r.got < b->nranks && !r.th.status)
-		rc = root_timeout(b, &r);
-	root_send_table(b, &r, job_id);
-	if (r.th.status) {
-		if (!rc)
-			ibc_err_set("bootstrap: %s", r.th.msg);
-		rc = r.th.status;
-	}
-	snprintf(b->job_id, sizeof(b->job_id), "%s", job_id);
-out:
-	b->joined = true;
-	free(r.table);
-	free(r.seen);
-	free(r.heard);
-	return rc;
-}
-
-static int member_rendezvous(struct ibc_boot *b)
-{
-	struct boot_peer self;
-	struct boot_table_hdr th;
-	size_t tlen = sizeof(th) + (size_t)b->nranks * sizeof(struct boot_peer);
-	struct boot_msg *m = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int rc;
-
-	fill_self(b, &self);
-	rc = ibc_sock_local(b->listen_fd, &ss, &sl);
-	if (rc)
-		return rc;
-	ibc_sock_fmt_ip((struct sockaddr *)&ss, self.addr, sizeof(self.addr));
-	self.port = (uint16_t)ibc_sock_port((struct sockaddr *)&ss);
-	rc = ibc_boot_send(b, 0, BOOT_TAG_HELLO, &self, sizeof(self));
-	if (rc) {
-		if (rc == -ETIMEDOUT || rc == -ECONNREFUSED)
-			ibc_err_set("bootstrap: rank %d could not reach the rendezvous at %s:%d "
-				    "within %.1f s (is rank 0 running? is IBCOLL_ROOT right?)",
-				    b->rank, b->root_host, b->root_port, b->timeout_ms / 1e3);
-		return rc;
-	}
-	rc = recv_msg(b, 0, BOOT_TAG_TABLE, &m);
-	if (rc)
-		return rc;
-	if (m->len < sizeof(th)) {
-		free(m);
-		return -EPROTO;
-	}
-	memcpy(&th, m->data, sizeof(th));
-	th.msg[sizeof(th.msg) - 1] = '\0';
-	th.job_id[sizeof(th.job_id) - 1] = '\0';
-	if (th.status) {
-		ibc_err_set("bootstrap: %s", th.msg);
-		free(m);
-		return th.status;
-	}
-	if (m->len != tlen || th.nranks != b->nranks) {
-		ibc_err_set("bootstrap: inconsistent job size: this rank (%d) was told %d ranks, "
-			    "rank 0 %d",
-			    b->rank, b->nranks, th.nranks);
-		free(m);
-		return -EINVAL;
-	}
-	b->peers = malloc((size_t)b->nranks * sizeof(*b->peers));
-	if (!b->peers) {
-		free(m);
-		return -ENOMEM;
-	}
-	memcpy(b->peers, m->data + sizeof(th), (size_t)b->nranks * sizeof(*b->peers));
-	for (rc = 0; rc < b->nranks; rc++)
-		peer_terminate(&b->peers[rc]);
-	b->joined = true;
-	snprintf(b->job_id, sizeof(b->job_id), "%s", th.job_id);
 	free(m);
 	return 0;
 }
@@ -791,7 +501,7 @@ static int boot_single(struct ibc_boot *b, const char *job)
 	if (!b->peers)
 		return -ENOMEM;
 	snprintf(b->local_addr, sizeof(b->local_addr), "127.0.0.1");
-	fill_self(b, &b->peers[0]);
+	ibc__boot_fill_self(b, &b->peers[0]);
 	snprintf(b->job_id, sizeof(b->job_id), "%s", job);
 	return 0;
 }
@@ -853,10 +563,10 @@ static int boot_join(struct ibc_boot *b, const struct ibc_boot_opts *o, const ch
 	route_addr(b->root_host, b->root_port, b->local_addr, sizeof(b->local_addr));
 	if (b->rank == 0) {
 		rc = boot_listen_root(b, o->root_fd);
-		return rc ? rc : root_rendezvous(b, job);
+		return rc ? rc : ibc__boot_root_rendezvous(b, job);
 	}
 	rc = boot_listen_member(b);
-	return rc ? rc : member_rendezvous(b);
+	return rc ? rc : ibc__boot_member_rendezvous(b);
 }
 
 int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **out)
