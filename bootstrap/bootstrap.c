@@ -228,8 +228,9 @@ static void refuse_late_hello(struct ibc_boot *b, int i, const struct boot_hdr *
 static int read_hdr(struct ibc_boot *b, int i, uint64_t deadline, struct boot_hdr *h, bool *ok)
 {
 	struct boot_sock *s = &b->socks[i];
-	int rc = ibc_sock_recv_full(s->fd, h, sizeof(*h),
-				    s->src < 0 ? IBC_MIN(deadline, s->deadline) : deadline);
+	/* a connection not yet named by a message gets 2 s from now for its header */
+	uint64_t first = IBC_MIN(deadline, ibc_sock_deadline(IBC_AUTH_DEADLINE_MS));
+	int rc = ibc_sock_recv_full(s->fd, h, sizeof(*h), s->src < 0 ? first : deadline);
 
 	*ok = false;
 	if (rc == -ECONNRESET || rc == -EPIPE) {
