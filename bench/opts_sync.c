@@ -126,12 +126,14 @@ static uint32_t decide(struct ibc_boot *b, const uint8_t *all)
 		ibc_log("rank %d (host %s) was started with other options than rank 0 (host %s): "
 			"%s differs; rank(s) %s%s disagree with rank 0, the other %d agree; start "
 			"every rank with the same command line",
-			first, ibc_boot_host(b, first), ibc_boot_host(b, 0), (const char *)v + 4, list,
+			first, ibc_boot_host(b, first), ibc_boot_host(b, 0), (const char *)v + 4,
+			list,
 			count > 16 ? ",..." : "", n - 1 - count);
 	else if (bench__get_le32(v) == V_BUILD)
 		ibc_log("rank %d (host %s) runs another ibcoll build than rank 0 (host %s): %s; "
 			"rank(s) %s%s differ; run the same ibcoll build on every rank",
-			first, ibc_boot_host(b, first), ibc_boot_host(b, 0), (const char *)v + 4, list,
+			first, ibc_boot_host(b, first), ibc_boot_host(b, 0), (const char *)v + 4,
+			list,
 			count > 16 ? ",..." : "");
 	else
 		ibc_log("rank %d (host %s) cannot read rank 0's options: %s", first,

@@ -30,9 +30,10 @@ int ibc__boot_key(const struct ibc_boot_opts *o, const char *root, struct ibc_au
 	if (key->len || o->nranks < 2)
 		return 0;
 	if (o->require_auth) {
-		ibc_err_set("bootstrap: --require-auth but no job key: set IBCOLL_JOB_KEY (hex, e.g. "
-			    "from openssl rand -hex 32) or IBCOLL_JOB_KEY_FILE=path (mode 600) to "
-			    "the same key on every rank");
+		ibc_err_set(
+		    "bootstrap: --require-auth but no job key: set IBCOLL_JOB_KEY (hex, e.g. "
+		    "from openssl rand -hex 32) or IBCOLL_JOB_KEY_FILE=path (mode 600) to "
+		    "the same key on every rank");
 		return -ENOKEY;
 	}
 	if (o->rank == 0 && !warned) {

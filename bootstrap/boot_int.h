@@ -25,10 +25,10 @@ enum {
 };
 
 /* The largest bootstrap message: a length above it is refused before anything is allocated. */
-#define BOOT_MAX_MSG (256u << 20)
+#define BOOT_MAX_MSG	  (256u << 20)
 #define BOOT_AUTH_CONTEXT "ibcoll-boot-1"
 
-#define BOOT_MAGIC 0x69624253u /* "ibBS" */
+#define BOOT_MAGIC    0x69624253u /* "ibBS" */
 #define BOOT_SLICE_MS 100
 /* Outside --np, rank 0 listens only from its rendezvous on and answers a handshake at once;
  * one that accepts but stays silent this long is another job's rank 0, busy with its run. */
@@ -58,9 +58,9 @@ struct boot_table_hdr {
 
 struct boot_sock {
 	int fd;
-	int src; /* rank at the other end, -1 until its first message */
+	int src;	       /* rank at the other end, -1 until its first message */
 	struct ibc_auth *auth; /* owned: accepted, handshake in progress; NULL once proved */
-	uint64_t deadline; /* src < 0: dropped when it has not proved itself / spoken by then */
+	uint64_t deadline;     /* src < 0: dropped when it has not proved itself / spoken by then */
 };
 
 struct boot_msg {
@@ -79,7 +79,7 @@ struct ibc_boot {
 	struct boot_sock *socks; /* owned */
 	int nsocks, capsocks;
 	struct boot_msg *stash; /* owned list of early messages */
-	bool *gone; /* owned: rank closed its connection */
+	bool *gone;		/* owned: rank closed its connection */
 	uint32_t coll_seq;
 	int local_rank, local_size, nnodes;
 	char local_addr[64];

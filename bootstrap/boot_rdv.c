@@ -79,8 +79,9 @@ static int root_collect(struct ibc_boot *b, struct boot_root *r, uint64_t deadli
 			}
 			if (!ibc_sock_remaining_ms(deadline))
 				return 0;
-			rc = ibc__boot_pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS),
-				  deadline, NULL);
+			rc = ibc__boot_pump(b,
+					    IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS),
+					    deadline, NULL);
 			if (rc)
 				return rc;
 			continue;
@@ -135,7 +136,7 @@ static void root_send_table(struct ibc_boot *b, struct boot_root *r, const char 
 
 int ibc__boot_root_rendezvous(struct ibc_boot *b, const char *job_id)
 {
-	struct boot_root r = { .got = 1 };
+	struct boot_root r = {.got = 1};
 	uint64_t deadline = ibc_sock_deadline(b->timeout_ms);
 	int rc = -ENOMEM;
 
@@ -230,4 +231,3 @@ int ibc__boot_member_rendezvous(struct ibc_boot *b)
 	free(m);
 	return 0;
 }
-

@@ -74,8 +74,8 @@ static int auth_connect(struct ibc_boot *b, int fd, const char *host, int port, 
 			return -ECANCELED;
 		if (!ibc_sock_remaining_ms(deadline))
 			return -ETIMEDOUT;
-		rc = ibc__boot_pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS), deadline,
-			  &pf);
+		rc = ibc__boot_pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS),
+				    deadline, &pf);
 		if (rc)
 			return rc;
 	}
@@ -415,7 +415,8 @@ int ibc__boot_recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_ms
 					    b->timeout_ms / 1e3, tag_name(tag));
 			return -ETIMEDOUT;
 		}
-		rc = ibc__boot_pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS), deadline, NULL);
+		rc = ibc__boot_pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS),
+				    deadline, NULL);
 		if (rc) {
 			ibc_err_set("bootstrap: receive failed: %s", strerror(-rc));
 			return rc;

@@ -17,11 +17,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define AUTH_MAGIC "IBAU"
+#define AUTH_MAGIC   "IBAU"
 #define AUTH_VERSION 1u
-#define AUTH_MSG1 (8 + IBC_AUTH_NONCE)
-#define AUTH_MSG2 (8 + IBC_AUTH_NONCE + IBC_AUTH_MAC)
-#define AUTH_MSG3 (8 + IBC_AUTH_MAC)
+#define AUTH_MSG1    (8 + IBC_AUTH_NONCE)
+#define AUTH_MSG2    (8 + IBC_AUTH_NONCE + IBC_AUTH_MAC)
+#define AUTH_MSG3    (8 + IBC_AUTH_MAC)
 #define AUTH_KEY_MIN 16
 
 enum { AUTH_DONE = 3 };
@@ -272,7 +272,7 @@ int ibc_auth_step(struct ibc_auth *a, int fd)
 int ibc_auth_run(struct ibc_auth *a, int fd, uint64_t deadline)
 {
 	for (;;) {
-		struct pollfd pf = { .fd = fd, .events = 0 };
+		struct pollfd pf = {.fd = fd, .events = 0};
 		int rc = ibc_auth_step(a, fd), ms;
 
 		if (rc != -EAGAIN)
@@ -294,8 +294,8 @@ const char *ibc_auth_strerror(const struct ibc_auth *a, int rc)
 			return "it did not prove it holds the job key (another job on this port, "
 			       "or a rank with a different IBCOLL_JOB_KEY / IBCOLL_JOB_KEY_FILE)";
 		if (a->refused)
-			return "refused: it does not hold our job key (the port is in use by another "
-			       "job, or the ranks were given different IBCOLL_JOB_KEY / "
+			return "refused: it does not hold our job key (the port is in use by "
+			       "another job, or the ranks were given different IBCOLL_JOB_KEY / "
 			       "IBCOLL_JOB_KEY_FILE)";
 		return "its answer does not prove it holds the job key (another job or program "
 		       "on this port?)";

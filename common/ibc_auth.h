@@ -22,10 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IBC_AUTH_KEY_MAX 64 /* bytes of a job key */
-#define IBC_AUTH_KEY_GEN 32 /* bytes of a key the local launcher makes */
-#define IBC_AUTH_NONCE 32
-#define IBC_AUTH_MAC 32
+#define IBC_AUTH_KEY_MAX     64 /* bytes of a job key */
+#define IBC_AUTH_KEY_GEN     32 /* bytes of a key the local launcher makes */
+#define IBC_AUTH_NONCE	     32
+#define IBC_AUTH_MAC	     32
 #define IBC_AUTH_DEADLINE_MS 2000 /* a peer that has not proved itself by then is dropped */
 
 /* A job key: len 0 = none. */

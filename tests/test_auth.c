@@ -60,7 +60,7 @@ static void exchange(const struct ibc_auth_key *ks, const struct ibc_auth_key *k
 
 static void test_exchange(void)
 {
-	struct ibc_auth_key a, b, none = { 0 };
+	struct ibc_auth_key a, b, none = {0};
 	int rs, rc;
 
 	ok(ibc_auth_key_parse(KEY_A, &a) == 0 && a.len == 32, "a 64-digit hex key parses");
@@ -99,8 +99,8 @@ static int tcp_ctx(const struct ibc_auth_key *k, struct ibc_tp_ctx **ctx)
 }
 
 /* Connect sctx to l (accepting on it) for at most limit_s; the connect's and accept's rc. */
-static void drive(struct ibc_tp_ctx *sctx, struct ibc_tp_listener *l, const void *h,
-		  double limit_s, int *crc, int *arc)
+static void drive(struct ibc_tp_ctx *sctx, struct ibc_tp_listener *l, const void *h, double limit_s,
+		  int *crc, int *arc)
 {
 	struct ibc_tp_send *s = NULL;
 	struct ibc_tp_recv *r = NULL;
@@ -122,7 +122,7 @@ static void drive(struct ibc_tp_ctx *sctx, struct ibc_tp_listener *l, const void
 static int raw_connect_handle(const void *h)
 {
 	struct tcp_handle th;
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	memcpy(&th, h, sizeof(th));
@@ -257,7 +257,7 @@ static int root_port;
 /* A fresh loopback port for a rendezvous (bound, then released). */
 static const char *new_root(char *buf, size_t len)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t sl = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -273,7 +273,7 @@ static const char *new_root(char *buf, size_t len)
 /* Connect to the rendezvous port, retrying while rank 0 is starting; -1 after 10 s. */
 static int raw_connect_root(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)root_port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)root_port)};
 	double end = rc_now() + 10;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -302,7 +302,7 @@ struct boot_hdr {
 static int stranger_handshake(int fd, const struct ibc_auth_key *k, bool huge)
 {
 	struct ibc_auth a;
-	struct boot_hdr bh = { 0x69624253u, 1, 1u << 24, 0, 1ull << 34 };
+	struct boot_hdr bh = {0x69624253u, 1, 1u << 24, 0, 1ull << 34};
 	int rc;
 
 	fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -328,18 +328,23 @@ static void stranger_job(const char *what)
 	if (!strcmp(what, "byte"))
 		(void)!write(fd, "x", 1);
 	else if (!strcmp(what, "garbage"))
-		(void)!write(fd, "GET / HTTP/1.0\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-				 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 100);
+		(void)!write(
+		    fd,
+		    "GET / HTTP/1.0\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		    100);
 	else if (!strcmp(what, "huge"))
 		stranger_handshake(fd, NULL, true);
-	usleep(2500000); /* past the 2 s deadline: rank 0 drops the stranger during the rendezvous */
+	usleep(
+	    2500000); /* past the 2 s deadline: rank 0 drops the stranger during the rendezvous */
 	start(&p[1], name, 1, 2, root, NULL, NULL);
 	c0 = finish(&p[0], 40);
 	c1 = finish(&p[1], 40);
 	if (!ok(fd >= 0 && c0 == 0 && c1 == 0,
 		"rendezvous: a stranger that sends %s is dropped, the job completes (%d, %d)",
-		!strcmp(what, "byte") ? "one byte" : !strcmp(what, "huge") ? "a 16 GiB length"
-										: what,
+		!strcmp(what, "byte")	? "one byte"
+		: !strcmp(what, "huge") ? "a 16 GiB length"
+					: what,
 		c0, c1)) {
 		show(&p[0]);
 		show(&p[1]);
@@ -353,8 +358,8 @@ static void stranger_job(const char *what)
 static void test_wrong_key(void)
 {
 	char root[64], ka[80] = "IBCOLL_JOB_KEY=" KEY_A, kb[80] = "IBCOLL_JOB_KEY=" KEY_B;
-	char *ea[] = { ka, NULL }, *eb[] = { kb, NULL };
-	struct ibc_auth_key none = { 0 };
+	char *ea[] = {ka, NULL}, *eb[] = {kb, NULL};
+	struct ibc_auth_key none = {0};
 	struct proc p[2], imp;
 	int c0, c1, ci, fd, src;
 
@@ -374,8 +379,9 @@ static void test_wrong_key(void)
 	start(&p[1], "keyed", 1, 2, root, ea, "--require-auth");
 	c0 = finish(&p[0], 40);
 	c1 = finish(&p[1], 40);
-	if (!ok(c0 == 0 && c1 == 0, "rendezvous: the right rank 1 still joins, the job completes "
-				    "(%d, %d)",
+	if (!ok(c0 == 0 && c1 == 0,
+		"rendezvous: the right rank 1 still joins, the job completes "
+		"(%d, %d)",
 		c0, c1)) {
 		show(&p[0]);
 		show(&p[1]);
@@ -388,7 +394,7 @@ static void test_wrong_key(void)
 
 static void test_key_config(void)
 {
-	char root[64], path[320], kf[400], *ef[] = { kf, NULL };
+	char root[64], path[320], kf[400], *ef[] = {kf, NULL};
 	struct proc p[2];
 	int c0, c1, fd;
 
@@ -430,7 +436,7 @@ static void test_key_config(void)
 	c0 = finish(&p[0], 40);
 	c1 = finish(&p[1], 40);
 	ok(c0 == 0 && c1 == 0 && log_has(&p[0], "warning: no job key: the rendezvous at") &&
-		   log_has(&p[0], "is open"),
+	       log_has(&p[0], "is open"),
 	   "no key: the job runs (%d, %d), rank 0 warns that the rendezvous is open", c0, c1);
 }
 

@@ -284,13 +284,13 @@ int main(void)
 		c0 = finish(&bj[0], 30);
 		c1 = finish(&bj[1], 30);
 		ok(c0 == 3 && c1 == 3 && rc_now() - t0 < 8,
-		   "two jobs on one IBCOLL_ROOT: the second's ranks exit 3 within 5 s, not the 10 s "
-		   "timeout (%d, %d, %.1f s)",
+		   "two jobs on one IBCOLL_ROOT: the second's ranks exit 3 within 5 s, not the "
+		   "10 s timeout (%d, %d, %.1f s)",
 		   c0, c1, rc_now() - t0);
 		if (!ok(log_has(&bj[0], "in use by another job") &&
 			    log_has(&bj[1], "in use by another job"),
-			"two jobs: rank 0 and rank 1 of the second say the port is in use by another "
-			"job")) {
+			"two jobs: rank 0 and rank 1 of the second say the port is in use by "
+			"another job")) {
 			show(&bj[0]);
 			show(&bj[1]);
 		}
