@@ -6,7 +6,7 @@
  * reach the bootstrap root, else the first non-loopback interface that is up, else 127.0.0.1).
  *
  * Wire format (all integers big-endian):
- *   handshake  connector -> listener  hello {magic, version, kind = 1, nonce}
+ *   handshake  connector -> listener  hello {magic, version = 2, kind = 1, nonce}
  *              listener  -> connector hello {magic, version, kind = 2, nonce}
  *   message    header {tag u32, flags u32 = 0, size u64} followed by size bytes of payload
  * The nonce comes from the listener's handle, so a connection that reaches the wrong listener

@@ -25,7 +25,7 @@
 #include <sys/socket.h>
 
 #define TCP_MAGIC	  0x49424354u /* "IBCT" */
-#define TCP_VERSION	  1
+#define TCP_VERSION	  2 /* 2: the job key's challenge-response follows the hello */
 #define TCP_HELLO	  1
 #define TCP_HELLO_ACK	  2
 #define TCP_MAX_DEVS	  8
