@@ -3,8 +3,11 @@
  * test_launchers.c - ranks started by other launchers: environments as Open MPI's mpirun,
  * Slurm's srun and PMI set them (each rank a separate process with only the environment to go
  * on), Slurm's node list as the rendezvous, sizes that disagree (an error, never independent
- * one-rank jobs), a hung rank (SIGSTOP: the others time out naming whom they waited for), and
- * a real `mpirun` with `--algo mpi` when Open MPI is installed.
+ * one-rank jobs), a hung rank (SIGSTOP: the others time out naming whom they waited for), --np
+ * with --require-auth (the launcher's job key), two jobs on one IBCOLL_ROOT (the second fails
+ * within 5 s saying the port is in use by another job), ranks with other options or another
+ * build (exit 2 naming the option or both builds and the ranks), and a real `mpirun` with
+ * `--algo mpi` when Open MPI is installed.
  */
 #include "ibc_csv.h"
 #include "runcmd.h"
@@ -258,6 +261,22 @@ int main(void)
 			show(&p[0]);
 		kill(p[1].pid, SIGKILL);
 		finish(&p[1], 5);
+	}
+	{ /* --np makes the job key itself: --require-auth is met, nothing warns */
+		struct cmd_result *r = malloc(sizeof(*r));
+		char out[300];
+		char *argv[] = { (char *)bin, "allreduce", "--np", "2", "--require-auth", "-b", "4",
+				 "-e", "1K", "-n", "2", "-w", "1", "--timeout", "20", "--out", out,
+				 NULL };
+
+		snprintf(out, sizeof(out), "%s/np-auth", tmp);
+		run_cmd(argv, NULL, 60, NULL, NULL, r);
+		ok(r->code == 0 && !strstr(r->err, "warning: no job key"),
+		   "--np 2 --require-auth: the launcher's key is enough (exit %d), no warning",
+		   r->code);
+		if (r->code)
+			diag("stderr: %.1500s", r->err);
+		free(r);
 	}
 	{ /* two jobs on one IBCOLL_ROOT: the second fails at once, saying the port is taken */
 		char r5[64];
