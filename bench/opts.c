@@ -65,6 +65,8 @@ static void usage_allreduce(FILE *f)
 		"      --bind MODE        auto (GPU ranks to their NUMA node; else one core block\n"
 		"                         per rank unless ranks outnumber cores), on, off\n"
 		"      --timeout SEC      bound for every wait (default 60)\n"
+		"      --require-auth     fail (exit 2) when a job of several ranks has no job key\n"
+		"                         (IBCOLL_JOB_KEY or IBCOLL_JOB_KEY_FILE; --np makes one)\n"
 		"      --out DIR          report directory (default ibcoll-results/<time>-<run_id>)\n"
 		"\n"
 		"exit codes: 0 ok, 1 wrong results, 2 usage error, 3 environment or runtime failure\n",
@@ -293,6 +295,7 @@ enum {
 	O_DEPTH,
 	O_PLACE,
 	O_BIDIR,
+	O_REQUIRE_AUTH,
 	O_WINDOW,
 	O_BIND,
 	O_GPU,
@@ -323,6 +326,7 @@ static const struct option long_opts[] = {
 	{ "depth", required_argument, NULL, O_DEPTH },
 	{ "placement", required_argument, NULL, O_PLACE },
 	{ "bidir", no_argument, NULL, O_BIDIR },
+	{ "require-auth", no_argument, NULL, O_REQUIRE_AUTH },
 	{ "window", required_argument, NULL, O_WINDOW },
 	{ "bind", required_argument, NULL, O_BIND },
 	{ "gpu", required_argument, NULL, O_GPU },
@@ -533,6 +537,7 @@ static int parse_launch(struct bench_opts *o, int c, const char *v)
 		if (!*v) /* "" would put the report at the root of the file system */
 			return bench__usage_err(o, "--out '': expected a directory name");
 		return 0;
+	case O_REQUIRE_AUTH: l->require_auth = true; return 0;
 	}
 	return NOT_MINE;
 }

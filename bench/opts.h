@@ -66,6 +66,7 @@ struct bench_launch_cfg {
 	long timeout_s;
 	const char *topo_xml; /* borrowed from argv; NULL = the live machine */
 	const char *bind; /* borrowed (argv or a literal): auto, on, off */
+	bool require_auth; /* --require-auth: no job key across hosts is an error */
 };
 
 /* --out and the run's identity. Rank 0's stamp (run id, start time, report directory) holds

@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum field_kind {
@@ -147,6 +148,7 @@ int bench__optmsg_encode(const struct bench_opts *o, void *buf, size_t cap, size
 	put_u32(&w, 0); /* the length, once known */
 	for (i = 0; i < IBC_ARRAY_SIZE(fields); i++)
 		put_field(&w, &fields[i], (const char *)o);
+	put_str(&w, bench__optmsg_build(), strlen(bench__optmsg_build()));
 	if (w.full) {
 		ibc_err_set("the options do not fit the %zu-byte options message", w.cap);
 		return -EMSGSIZE;
@@ -318,6 +320,16 @@ static int get_field(struct reader *r, struct bench_optmsg_decoded *d)
 	return -EINVAL;
 }
 
+/* After the fields: the build of rank 0 (compared by bench/opts_sync.c, never a default). */
+static const struct field build_field = { "ibcoll build", K_CHARS, false, 0, 0, 64, 0 };
+
+const char *bench__optmsg_build(void)
+{
+	const char *t = getenv("IBCOLL_TEST_BUILD_ID");
+
+	return t && *t ? t : IBC_VERSION "-" IBC_BUILD_COMMIT;
+}
+
 /* The header: magic, version, then a length that matches what arrived. */
 static int check_header(const uint8_t *p, size_t len)
 {
@@ -367,6 +379,9 @@ int bench__optmsg_decode(const void *buf, size_t len, struct bench_optmsg_decode
 		r.f = &fields[i];
 		rc = get_field(&r, out);
 	}
+	r.f = &build_field;
+	if (!rc)
+		rc = get_chars(&r, out->build, sizeof(out->build));
 	if (!rc && r.pos != len) {
 		ibc_err_set("options message oversized: %zu bytes after its last field",
 			    len - r.pos);

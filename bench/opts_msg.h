@@ -23,6 +23,7 @@
  *   --qps                            i64      --mem                string
  *   --timeout                        i64
  *   stamp: run_id string, started string, outdir string
+ *   the ibcoll build (version-commit)  string, at most 63 bytes: ranks of other builds refuse
  *
  *   bool: one byte, 0 or 1.  i64: two's complement.  string: u32 byte count, then the bytes
  *   (no NUL; an absent --transport is the empty string).  list: u32 count, then count u32
@@ -56,7 +57,12 @@ struct bench_optmsg_decoded {
 	struct bench_opts opts;
 	char strings[BENCH_OPTMSG_MAX];
 	size_t used; /* bytes of strings in use */
+	char build[64]; /* the sender's bench__optmsg_build() */
 };
+
+/* This binary's build: "VERSION-COMMIT" (IBCOLL_TEST_BUILD_ID stands in for another build in
+ * tests). Static text. */
+const char *bench__optmsg_build(void);
 
 /* Decode the len bytes at buf, checking every bound. 0, or on a malformed message (out
  * unusable; ibc_err_get() says what and where):

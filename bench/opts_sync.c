@@ -27,6 +27,7 @@ enum verdict_kind {
 	V_AGREE, /* same options as rank 0 */
 	V_DIFFER, /* text: the first field that differs */
 	V_UNREADABLE, /* text: why rank 0's message could not be decoded */
+	V_BUILD, /* text: rank 0's build and this rank's */
 };
 
 static void put_verdict(uint8_t *v, uint32_t kind, const char *text)
@@ -87,6 +88,12 @@ static void judge(struct bench_opts *o, const uint8_t *msg, size_t len, uint8_t 
 	}
 	if (bench__optmsg_decode(msg, len, dec)) {
 		put_verdict(verdict, V_UNREADABLE, ibc_err_get());
+	} else if (strcmp(dec->build, bench__optmsg_build())) {
+		char text[VERDICT_LEN - 4];
+
+		snprintf(text, sizeof(text), "rank 0 runs %.40s, this rank %.40s", dec->build,
+			 bench__optmsg_build());
+		put_verdict(verdict, V_BUILD, text);
 	} else {
 		field = bench__optmsg_diff(o, &dec->opts);
 		put_verdict(verdict, field ? V_DIFFER : V_AGREE, field);
@@ -95,10 +102,13 @@ static void judge(struct bench_opts *o, const uint8_t *msg, size_t len, uint8_t 
 	free(dec);
 }
 
-/* Rank 0: log the first rank that disagrees; the decision (0 or the exit code). */
+/* Rank 0: log the first rank that disagrees and every rank that does; the decision (0 or the
+ * exit code). */
 static uint32_t decide(struct ibc_boot *b, const uint8_t *all)
 {
 	int r, n = ibc_boot_nranks(b), first = -1, count = 0;
+	char list[128] = "";
+	size_t k = 0;
 	const uint8_t *v;
 
 	for (r = 1; r < n; r++) {
@@ -106,16 +116,25 @@ static uint32_t decide(struct ibc_boot *b, const uint8_t *all)
 			continue;
 		if (first < 0)
 			first = r;
-		count++;
+		if (count++ < 16)
+			k += (size_t)snprintf(list + k, sizeof(list) - k, "%s%d", k ? "," : "", r);
 	}
 	if (first < 0)
 		return 0;
 	v = all + (size_t)first * VERDICT_LEN;
 	if (bench__get_le32(v) == V_DIFFER)
-		ibc_log("rank %d (host %s) was started with other options than rank 0: %s "
-			"differs%s; start every rank with the same command line",
-			first, ibc_boot_host(b, first), (const char *)v + 4,
-			count > 1 ? " (and more ranks disagree)" : "");
+		ibc_log("rank %d (host %s) was started with other options than rank 0 (host %s): "
+			"%s differs; rank(s) %s%s disagree with rank 0, the other %d agree; start "
+			"every rank with the same command line",
+			first, ibc_boot_host(b, first), ibc_boot_host(b, 0), (const char *)v + 4,
+			list,
+			count > 16 ? ",..." : "", n - 1 - count);
+	else if (bench__get_le32(v) == V_BUILD)
+		ibc_log("rank %d (host %s) runs another ibcoll build than rank 0 (host %s): %s; "
+			"rank(s) %s%s differ; run the same ibcoll build on every rank",
+			first, ibc_boot_host(b, first), ibc_boot_host(b, 0), (const char *)v + 4,
+			list,
+			count > 16 ? ",..." : "");
 	else
 		ibc_log("rank %d (host %s) cannot read rank 0's options: %s", first,
 			ibc_boot_host(b, first), (const char *)v + 4);

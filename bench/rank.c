@@ -300,6 +300,7 @@ static int boot(struct bench_drv *d, const struct ibc_rank_ctx *ctx)
 	struct ibc_boot_opts bo = { .root_fd = -1,
 				    .timeout_ms = (int)d->o->launch.timeout_s * 1000 };
 	struct ibc_boot_env env;
+	int rc;
 
 	if (ctx) {
 		bo.rank = ctx->rank;
@@ -307,6 +308,8 @@ static int boot(struct bench_drv *d, const struct ibc_rank_ctx *ctx)
 		bo.root = ctx->root;
 		bo.root_fd = ctx->root_fd;
 		bo.job_id = ctx->job_id;
+		bo.job_key = ctx->job_key;
+		bo.job_key_len = sizeof(ctx->job_key);
 		bo.abort_flag = &ctx->job->abort;
 		d->job = ctx->job;
 		d->abort_flag = bo.abort_flag;
@@ -321,9 +324,11 @@ static int boot(struct bench_drv *d, const struct ibc_rank_ctx *ctx)
 		bo.job_id = env.job_id[0] ? env.job_id : NULL;
 	}
 	ibc_log_set_rank(bo.rank);
-	if (ibc_boot_init(&bo, &d->boot)) {
+	bo.require_auth = d->o->launch.require_auth;
+	rc = ibc_boot_init(&bo, &d->boot);
+	if (rc) {
 		ibc_log("%s", ibc_err_get());
-		return IBC_EXIT_ENV;
+		return rc == -ENOKEY ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
 	}
 	d->rank = ibc_boot_rank(d->boot);
 	d->nranks = ibc_boot_nranks(d->boot);

@@ -1,104 +1,36 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bootstrap.c - the rendezvous and the out-of-band messages built on it (bootstrap.h): rank 0
- * gathers every rank's hello and sends back the table, then point-to-point messages by (rank,
- * tag) and gather/bcast/allgather/barrier on top. Sockets through common/ibc_sock.h; launcher
- * detection is in bootstrap_env.c.
+ * bootstrap.c - the bootstrap's connections and point-to-point messages (bootstrap.h): connect
+ * and accept with the job key's handshake (boot_auth.c, common/ibc_auth.h), bounded frames
+ * matched by (rank, tag), strangers dropped after IBC_AUTH_DEADLINE_MS; setup and teardown.
+ * The rendezvous is in boot_rdv.c, gather/bcast/allgather/barrier in boot_coll.c, launcher
+ * detection in bootstrap_env.c. Sockets through common/ibc_sock.h.
  */
-#include "bootstrap.h"
-#include "ibc_common.h"
+#include "boot_int.h"
 #include "ibc_id.h"
 #include "ibc_sock.h"
 
 #include <poll.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define BOOT_MAGIC 0x69624253u /* "ibBS" */
-#define BOOT_SLICE_MS 100
-
-enum {
-	TAG_HELLO = 1u << 24,
-	TAG_TABLE = 2u << 24,
-	TAG_ALLGATHER = 3u << 24,
-	TAG_GATHER = 4u << 24,
-	TAG_BCAST = 5u << 24,
-	TAG_SCATTER = 6u << 24,
-};
-
-struct boot_hdr {
-	uint32_t magic;
-	int32_t src;
-	uint32_t tag;
-	uint32_t pad;
-	uint64_t len;
-};
-
-struct boot_peer {
-	int32_t rank, nranks, pid, pad;
-	char host[64];
-	char addr[64]; /* numeric IP of the rank's listener */
-	uint16_t port, pad2[3];
-};
-
-struct boot_table_hdr {
-	int32_t status; /* 0 ok, else -errno and msg says why */
-	int32_t nranks;
-	char job_id[40];
-	char msg[400];
-};
-
-struct boot_sock {
-	int fd;
-	int src; /* rank at the other end, -1 until its first message */
-};
-
-struct boot_msg {
-	struct boot_msg *next;
-	int src;
-	uint32_t tag;
-	size_t len;
-	char data[]; /* owned */
-};
-
-struct ibc_boot {
-	int rank, nranks, timeout_ms;
-	const volatile int *abort_flag; /* borrowed */
-	int listen_fd;
-	struct boot_peer *peers; /* owned, nranks */
-	struct boot_sock *socks; /* owned */
-	int nsocks, capsocks;
-	struct boot_msg *stash; /* owned list of early messages */
-	bool *gone; /* owned: rank closed its connection */
-	uint32_t coll_seq;
-	int local_rank, local_size, nnodes;
-	char local_addr[64];
-	char job_id[40];
-	char root_host[256];
-	int root_port;
-};
-
 static const char *tag_name(uint32_t tag)
 {
 	switch (tag & 0xff000000u) {
-	case TAG_HELLO: return "rendezvous hello";
-	case TAG_TABLE: return "rendezvous table";
-	case TAG_ALLGATHER: return "allgather";
-	case TAG_GATHER: return "gather";
-	case TAG_BCAST: return "broadcast";
-	case TAG_SCATTER: return "scatter";
+	case BOOT_TAG_HELLO: return "rendezvous hello";
+	case BOOT_TAG_TABLE: return "rendezvous table";
+	case BOOT_TAG_ALLGATHER: return "allgather";
+	case BOOT_TAG_GATHER: return "gather";
+	case BOOT_TAG_BCAST: return "broadcast";
+	case BOOT_TAG_SCATTER: return "scatter";
 	default: return "point-to-point message";
 	}
 }
 
 /* ---------------------------------------------------------------- sockets */
-
-static bool aborted(const struct ibc_boot *b)
-{
-	return b->abort_flag && *b->abort_flag;
-}
 
 static int add_sock(struct ibc_boot *b, int fd, int src)
 {
@@ -111,8 +43,9 @@ static int add_sock(struct ibc_boot *b, int fd, int src)
 		b->socks = n;
 		b->capsocks = cap;
 	}
-	b->socks[b->nsocks].fd = fd;
-	b->socks[b->nsocks].src = src;
+	b->socks[b->nsocks] = (struct boot_sock){
+		.fd = fd, .src = src, .deadline = ibc_sock_deadline(IBC_AUTH_DEADLINE_MS)
+	};
 	b->nsocks++;
 	return 0;
 }
@@ -121,12 +54,59 @@ static void drop_sock(struct ibc_boot *b, int i)
 {
 	if (b->socks[i].src >= 0 && b->gone)
 		b->gone[b->socks[i].src] = true;
+	free(b->socks[i].auth);
 	close(b->socks[i].fd);
 	b->socks[i] = b->socks[--b->nsocks];
 }
 
-/* Connect to host:port, retrying while the listener is not up yet. */
-static int connect_to(struct ibc_boot *b, const char *host, int port, uint64_t deadline, int *out)
+/* The client side of the handshake on a new connection. The other sockets are served while it
+ * waits, so two ranks that connect to each other at once do not wait on each other. */
+static int auth_connect(struct ibc_boot *b, int fd, const char *host, int port, uint64_t deadline)
+{
+	struct ibc_auth a;
+	int rc;
+
+	ibc_auth_start(&a, false, b->key.bytes, b->key.len, BOOT_AUTH_CONTEXT);
+	while ((rc = ibc_auth_step(&a, fd)) == -EAGAIN) {
+		struct pollfd pf = { .fd = fd, .events = ibc_auth_events(&a) };
+
+		if (ibc__boot_aborted(b))
+			return -ECANCELED;
+		if (!ibc_sock_remaining_ms(deadline))
+			return -ETIMEDOUT;
+		rc = ibc__boot_pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS),
+				    deadline, &pf);
+		if (rc)
+			return rc;
+	}
+	if (rc == -EACCES || rc == -EPROTO)
+		ibc_err_set("bootstrap: rank %d: the handshake with %s:%d failed: %s", b->rank,
+			    host, port, ibc_auth_strerror(&a, rc));
+	return rc;
+}
+
+/* The handshake with rank 0 before the table came: rank 0 answers at once unless the port is
+ * another job's (under --np the launcher's socket may hold us in its backlog a while). */
+static int auth_root(struct ibc_boot *b, int fd, const char *host, int port, uint64_t deadline)
+{
+	uint64_t answer = ibc_sock_deadline(BOOT_ROOT_ANSWER_MS);
+	int rc;
+
+	if (b->abort_flag || answer >= deadline)
+		return auth_connect(b, fd, host, port, deadline);
+	rc = auth_connect(b, fd, host, port, answer);
+	if (rc != -ETIMEDOUT)
+		return rc;
+	ibc_err_set("bootstrap: rank %d: %s:%d accepted the connection but did not answer within "
+		    "%.1f s: the port is in use by another job (give each job its own IBCOLL_ROOT "
+		    "port), or rank 0 is stuck",
+		    b->rank, host, port, BOOT_ROOT_ANSWER_MS / 1e3);
+	return -EADDRINUSE;
+}
+
+/* Connect to host:port, retrying while the listener is not up yet, and prove the job key. */
+static int connect_to(struct ibc_boot *b, const char *host, int port, bool to_root,
+		      uint64_t deadline, int *out)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -140,15 +120,19 @@ static int connect_to(struct ibc_boot *b, const char *host, int port, uint64_t d
 		if (rc)
 			return rc;
 		rc = ibc_sock_connect(fd, (struct sockaddr *)&ss, sl);
+		if (rc == 0 && to_root)
+			rc = auth_root(b, fd, host, port, deadline);
+		else if (rc == 0)
+			rc = auth_connect(b, fd, host, port, deadline);
 		if (rc == 0) {
 			*out = fd;
 			return 0;
 		}
 		close(fd);
-		if (rc != -ECONNREFUSED && rc != -ETIMEDOUT && rc != -EHOSTUNREACH &&
+		if (rc != -ECONNREFUSED && rc != -EHOSTUNREACH &&
 		    rc != -ENETUNREACH && rc != -EAGAIN)
 			return rc;
-		if (aborted(b))
+		if (ibc__boot_aborted(b))
 			return -ECANCELED;
 		if (!ibc_sock_remaining_ms(deadline))
 			return -ETIMEDOUT;
@@ -167,9 +151,9 @@ static int sock_for(struct ibc_boot *b, int peer, uint64_t deadline, int *fd)
 			return 0;
 		}
 	if (peer == 0 && !b->peers)
-		rc = connect_to(b, b->root_host, b->root_port, deadline, fd);
+		rc = connect_to(b, b->root_host, b->root_port, true, deadline, fd);
 	else if (b->peers)
-		rc = connect_to(b, b->peers[peer].addr, b->peers[peer].port, deadline, fd);
+		rc = connect_to(b, b->peers[peer].addr, b->peers[peer].port, false, deadline, fd);
 	else
 		rc = -ENOTCONN;
 	if (rc)
@@ -180,7 +164,7 @@ static int sock_for(struct ibc_boot *b, int peer, uint64_t deadline, int *fd)
 	return rc;
 }
 
-static const char *peer_host(const struct ibc_boot *b, int peer)
+const char *ibc__boot_peer_host(const struct ibc_boot *b, int peer)
 {
 	if (b->peers)
 		return b->peers[peer].host;
@@ -195,6 +179,12 @@ int ibc_boot_send(struct ibc_boot *b, int peer, uint32_t tag, const void *data, 
 
 	if (peer < 0 || peer >= b->nranks)
 		return -EINVAL;
+	if (len > BOOT_MAX_MSG) {
+		ibc_err_set("bootstrap: %s to rank %d has %zu bytes, more than the %u a bootstrap "
+			    "message may have",
+			    tag_name(tag), peer, len, BOOT_MAX_MSG);
+		return -EMSGSIZE;
+	}
 	rc = sock_for(b, peer, deadline, &fd);
 	if (!rc)
 		rc = ibc_sock_send_full(fd, &h, sizeof(h), deadline);
@@ -202,13 +192,71 @@ int ibc_boot_send(struct ibc_boot *b, int peer, uint32_t tag, const void *data, 
 		rc = ibc_sock_send_full(fd, data, len, deadline);
 	if (rc == -ETIMEDOUT)
 		ibc_err_set("bootstrap: timed out after %.1f s sending %s to rank %d (host %s)",
-			    b->timeout_ms / 1e3, tag_name(tag), peer, peer_host(b, peer));
+			    b->timeout_ms / 1e3, tag_name(tag), peer, ibc__boot_peer_host(b, peer));
 	else if (rc == -ECANCELED)
 		ibc_err_set("bootstrap: aborted (another rank died)");
-	else if (rc)
+	else if (rc && rc != -EACCES && rc != -EPROTO && rc != -EADDRINUSE) /* worded already */
 		ibc_err_set("bootstrap: cannot send %s to rank %d (host %s): %s", tag_name(tag),
-			    peer, peer_host(b, peer), strerror(-rc));
+			    peer, ibc__boot_peer_host(b, peer), strerror(-rc));
 	return rc;
+}
+
+/* A hello that no rendezvous waits for (this rank is not rank 0, or the job has started):
+ * another job's rank reached this port. Tell it so and drop it. */
+static void refuse_late_hello(struct ibc_boot *b, int i, const struct boot_hdr *h)
+{
+	struct {
+		struct boot_hdr h;
+		struct boot_table_hdr th;
+	} r = { { BOOT_MAGIC, b->rank, BOOT_TAG_TABLE, 0, sizeof(r.th) },
+		{ .status = -EADDRINUSE, .nranks = b->nranks } };
+	struct boot_peer p;
+	uint64_t dl = ibc_sock_deadline(IBC_AUTH_DEADLINE_MS);
+
+	snprintf(r.th.msg, sizeof(r.th.msg),
+		 "the rendezvous at %.100s:%d is in use by another job (job %s, %d ranks, already "
+		 "started, rank %d on host %s): give each job its own IBCOLL_ROOT port",
+		 b->root_host, b->root_port, b->job_id, b->nranks, b->rank, ibc_hostname());
+	if (h->len == sizeof(p) && !ibc_sock_recv_full(b->socks[i].fd, &p, sizeof(p), dl))
+		(void)ibc_sock_send_full(b->socks[i].fd, &r, sizeof(r), dl);
+	ibc__boot_log_drop(b->rank, b->socks[i].fd,
+			   "a rendezvous hello for another job (the job has started)");
+	drop_sock(b, i);
+}
+
+/* The header of a message on socket i: 0 (*ok set when it may be read), or an error. */
+static int read_hdr(struct ibc_boot *b, int i, uint64_t deadline, struct boot_hdr *h, bool *ok)
+{
+	struct boot_sock *s = &b->socks[i];
+	/* a connection not yet named by a message gets 2 s from now for its header */
+	uint64_t first = IBC_MIN(deadline, ibc_sock_deadline(IBC_AUTH_DEADLINE_MS));
+	int rc = ibc_sock_recv_full(s->fd, h, sizeof(*h), s->src < 0 ? first : deadline);
+
+	*ok = false;
+	if (rc == -ECONNRESET || rc == -EPIPE) {
+		drop_sock(b, i);
+		return 0;
+	}
+	if (rc == -ETIMEDOUT && s->src < 0) {
+		ibc__boot_log_drop(b->rank, s->fd, "no whole message header within 2 s");
+		drop_sock(b, i);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (h->magic != BOOT_MAGIC || h->src < 0 || h->src >= b->nranks || h->len > BOOT_MAX_MSG ||
+	    (s->src >= 0 && h->src != s->src)) {
+		ibc__boot_log_drop(b->rank, s->fd, "garbage, a wrong rank or an oversized length "
+						   "(is another program using the port?)");
+		drop_sock(b, i);
+		return 0;
+	}
+	if (s->src < 0 && h->tag == BOOT_TAG_HELLO && (b->rank != 0 || b->joined)) {
+		refuse_late_hello(b, i, h);
+		return 0;
+	}
+	*ok = true;
+	return 0;
 }
 
 /* Read one message from socket i and stash it. */
@@ -216,20 +264,11 @@ static int pump_sock(struct ibc_boot *b, int i, uint64_t deadline)
 {
 	struct boot_hdr h;
 	struct boot_msg *m, **tail;
-	int rc = ibc_sock_recv_full(b->socks[i].fd, &h, sizeof(h), deadline);
+	bool ok;
+	int rc = read_hdr(b, i, deadline, &h, &ok);
 
-	if (rc == -ECONNRESET || rc == -EPIPE) {
-		drop_sock(b, i);
-		return 0;
-	}
-	if (rc)
+	if (rc || !ok)
 		return rc;
-	if (h.magic != BOOT_MAGIC || h.src < 0 || h.src >= b->nranks || h.len > (1ull << 34)) {
-		ibc_err_set("bootstrap: garbage on a connection (is another program using the "
-			    "port?)");
-		drop_sock(b, i);
-		return 0;
-	}
 	m = malloc(sizeof(*m) + h.len);
 	if (!m)
 		return -ENOMEM;
@@ -250,7 +289,8 @@ static int pump_sock(struct ibc_boot *b, int i, uint64_t deadline)
 	return 0;
 }
 
-/* A connection waits on the listener: take it (a failed accept is left for the next poll). */
+/* A connection waits on the listener: take it and start its handshake (a failed accept is
+ * left for the next poll). */
 static int accept_one(struct ibc_boot *b)
 {
 	int fd, rc;
@@ -258,45 +298,78 @@ static int accept_one(struct ibc_boot *b)
 	if (ibc_sock_accept(b->listen_fd, IBC_SOCK_NODELAY, &fd))
 		return 0;
 	rc = add_sock(b, fd, -1);
-	if (rc)
+	if (rc) {
 		close(fd);
-	return rc;
+		return rc;
+	}
+	return ibc__boot_auth_accept(fd, &b->key, &b->socks[b->nsocks - 1].auth);
 }
 
-/* Wait (one slice) for incoming connections or messages. */
-static int pump(struct ibc_boot *b, int ms, uint64_t deadline)
+/* Socket i after a poll: step its handshake, read a message, or drop it when it has not proved
+ * itself (or spoken, after the handshake) in time. */
+static int serve_sock(struct ibc_boot *b, int i, short revents, uint64_t deadline)
 {
-	struct pollfd pf[b->nsocks + 1];
-	int n = 0, i, rc;
+	struct boot_sock *s = &b->socks[i];
+	int rc;
 
-	if (b->listen_fd >= 0)
-		pf[n++] = (struct pollfd){ .fd = b->listen_fd, .events = POLLIN };
-	for (i = 0; i < b->nsocks; i++)
-		pf[n++] = (struct pollfd){ .fd = b->socks[i].fd, .events = POLLIN };
-	rc = poll(pf, (nfds_t)n, ms);
-	if (rc <= 0)
-		return rc < 0 && errno != EINTR ? -errno : 0;
-	i = 0;
-	if (b->listen_fd >= 0) {
-		if (pf[0].revents & POLLIN) {
-			rc = accept_one(b);
-			if (rc)
-				return rc;
+	if (s->auth && revents) {
+		rc = ibc_auth_step(s->auth, s->fd);
+		if (rc == 0) {
+			free(s->auth);
+			s->auth = NULL;
+			s->deadline = ibc_sock_deadline(IBC_AUTH_DEADLINE_MS);
+			return 0;
 		}
-		i = 1;
+		if (rc != -EAGAIN) {
+			ibc__boot_log_drop(b->rank, s->fd, ibc_auth_strerror(s->auth, rc));
+			drop_sock(b, i);
+			return 0;
+		}
+	} else if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		return pump_sock(b, i, deadline);
 	}
-	/* Socket indices may shift when one is dropped: walk from the end. */
-	for (n = n - 1; n >= i; n--) {
-		if (!(pf[n].revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		rc = pump_sock(b, n - i, deadline);
-		if (rc)
-			return rc;
+	if (s->src < 0 && !ibc_sock_remaining_ms(s->deadline)) {
+		ibc__boot_log_drop(b->rank, s->fd,
+				   s->auth ? "no handshake within 2 s"
+					   : "nothing sent within 2 s after the handshake");
+		drop_sock(b, i);
 	}
 	return 0;
 }
 
-static struct boot_msg *take(struct ibc_boot *b, int src, uint32_t tag)
+/* Wait (one slice) for incoming connections or messages; extra: a socket the caller waits on
+ * as well (it is only polled, never read). */
+int ibc__boot_pump(struct ibc_boot *b, int ms, uint64_t deadline, const struct pollfd *extra)
+{
+	struct pollfd pf[b->nsocks + 2];
+	int n = 0, i, rc, first;
+
+	if (extra)
+		pf[n++] = *extra;
+	if (b->listen_fd >= 0)
+		pf[n++] = (struct pollfd){ .fd = b->listen_fd, .events = POLLIN };
+	first = n;
+	for (i = 0; i < b->nsocks; i++) {
+		const struct ibc_auth *a = b->socks[i].auth;
+
+		pf[n++] = (struct pollfd){ .fd = b->socks[i].fd,
+					   .events = a ? ibc_auth_events(a) : POLLIN };
+	}
+	rc = poll(pf, (nfds_t)n, ms);
+	if (rc < 0)
+		return errno != EINTR ? -errno : 0;
+	/* Socket indices may shift when one is dropped: walk from the end. */
+	for (i = n - 1; i >= first; i--) {
+		rc = serve_sock(b, i - first, pf[i].revents, deadline);
+		if (rc)
+			return rc;
+	}
+	if (b->listen_fd >= 0 && (pf[first - 1].revents & POLLIN))
+		return accept_one(b);
+	return 0;
+}
+
+struct boot_msg *ibc__boot_take(struct ibc_boot *b, int src, uint32_t tag)
 {
 	struct boot_msg **pp, *m;
 
@@ -309,13 +382,13 @@ static struct boot_msg *take(struct ibc_boot *b, int src, uint32_t tag)
 }
 
 /* Receive a message from src (or any rank when src < 0) with tag; *msg owned by caller. */
-static int recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg **msg)
+int ibc__boot_recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg **msg)
 {
 	uint64_t deadline = ibc_sock_deadline(b->timeout_ms);
 	int rc;
 
 	for (;;) {
-		struct boot_msg *m = take(b, src, tag);
+		struct boot_msg *m = ibc__boot_take(b, src, tag);
 
 		if (m) {
 			*msg = m;
@@ -324,10 +397,10 @@ static int recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg *
 		if (src >= 0 && b->gone && b->gone[src]) {
 			ibc_err_set("bootstrap: rank %d (host %s) closed its connection while rank "
 				    "%d waited for its %s: it exited or crashed",
-				    src, peer_host(b, src), b->rank, tag_name(tag));
+				    src, ibc__boot_peer_host(b, src), b->rank, tag_name(tag));
 			return -ECONNRESET;
 		}
-		if (aborted(b)) {
+		if (ibc__boot_aborted(b)) {
 			ibc_err_set("bootstrap: aborted (another rank died)");
 			return -ECANCELED;
 		}
@@ -336,13 +409,14 @@ static int recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg *
 				ibc_err_set("bootstrap: timed out after %.1f s: rank %d waited for "
 					    "the %s from rank %d (host %s)",
 					    b->timeout_ms / 1e3, b->rank, tag_name(tag), src,
-					    peer_host(b, src));
+					    ibc__boot_peer_host(b, src));
 			else
 				ibc_err_set("bootstrap: timed out after %.1f s waiting for %s",
 					    b->timeout_ms / 1e3, tag_name(tag));
 			return -ETIMEDOUT;
 		}
-		rc = pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS), deadline);
+		rc = ibc__boot_pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS),
+				    deadline, NULL);
 		if (rc) {
 			ibc_err_set("bootstrap: receive failed: %s", strerror(-rc));
 			return rc;
@@ -357,7 +431,7 @@ int ibc_boot_recv(struct ibc_boot *b, int peer, uint32_t tag, void *data, size_t
 
 	if (peer < 0 || peer >= b->nranks)
 		return -EINVAL;
-	rc = recv_msg(b, peer, tag, &m);
+	rc = ibc__boot_recv_msg(b, peer, tag, &m);
 	if (rc)
 		return rc;
 	if (m->len != len) {
@@ -368,214 +442,6 @@ int ibc_boot_recv(struct ibc_boot *b, int peer, uint32_t tag, void *data, size_t
 		return -EPROTO;
 	}
 	memcpy(data, m->data, len);
-	free(m);
-	return 0;
-}
-
-/* ---------------------------------------------------------------- rendezvous */
-
-static void fill_self(struct ibc_boot *b, struct boot_peer *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->rank = b->rank;
-	p->nranks = b->nranks;
-	p->pid = getpid();
-	snprintf(p->host, sizeof(p->host), "%s", ibc_hostname());
-	snprintf(p->addr, sizeof(p->addr), "%s", b->local_addr);
-}
-
-/* Rank 0's bookkeeping while the ranks join. */
-struct boot_root {
-	struct boot_table_hdr th; /* the outcome, sent to every rank that said hello */
-	char *table;		  /* owned: th + the peers, as sent */
-	size_t tlen;
-	bool *seen;  /* owned, nranks: joined */
-	bool *heard; /* owned, nranks: sent a hello, even a bad one */
-	int got;     /* ranks joined, rank 0 included */
-};
-
-/* One hello: the rank joins, or th.status says why the job cannot start. */
-static void root_hello(struct ibc_boot *b, struct boot_root *r, const struct boot_peer *p)
-{
-	if (p->rank > 0 && p->rank < b->nranks)
-		r->heard[p->rank] = true;
-	if (p->nranks != b->nranks) {
-		r->th.status = -EINVAL;
-		snprintf(r->th.msg, sizeof(r->th.msg),
-			 "inconsistent job size: rank 0 (host %s) was told %d ranks but "
-			 "rank %d (host %s) was told %d: launch every rank with the same size",
-			 ibc_hostname(), b->nranks, p->rank, p->host, p->nranks);
-	} else if (p->rank <= 0 || p->rank >= b->nranks || r->seen[p->rank]) {
-		r->th.status = -EINVAL;
-		snprintf(r->th.msg, sizeof(r->th.msg),
-			 "rank %d (host %s) joined twice or is out of range (size %d): two "
-			 "jobs share IBCOLL_ROOT, or the launcher's rank variables are wrong",
-			 p->rank, p->host, b->nranks);
-	} else {
-		r->seen[p->rank] = true;
-		b->peers[p->rank] = *p;
-		r->got++;
-	}
-}
-
-/* Take hellos until every rank joined, one was refused, or the deadline passed (0 in all
- * three cases); -ECANCELED or a receive error end the rendezvous at once. */
-static int root_collect(struct ibc_boot *b, struct boot_root *r, uint64_t deadline)
-{
-	struct boot_peer p;
-	int rc;
-
-	while (r->got < b->nranks && !r->th.status) {
-		struct boot_msg *m = take(b, -1, TAG_HELLO);
-
-		if (!m) {
-			if (aborted(b)) {
-				ibc_err_set("bootstrap: aborted (another rank died)");
-				return -ECANCELED;
-			}
-			if (!ibc_sock_remaining_ms(deadline))
-				return 0;
-			rc = pump(b, IBC_MIN(ibc_sock_remaining_ms(deadline), BOOT_SLICE_MS),
-				  deadline);
-			if (rc)
-				return rc;
-			continue;
-		}
-		if (m->len == sizeof(p)) {
-			memcpy(&p, m->data, sizeof(p));
-			root_hello(b, r, &p);
-		}
-		free(m);
-	}
-	return 0;
-}
-
-/* The deadline passed: name the ranks that never joined, here and in th for the others. */
-static int root_timeout(struct ibc_boot *b, struct boot_root *r)
-{
-	char list[256] = "";
-	size_t n = 0;
-	int i, missing = 0;
-
-	for (i = 0; i < b->nranks; i++) {
-		if (r->seen[i])
-			continue;
-		if (missing++ < 16)
-			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d",
-					      missing > 1 ? "," : "", i);
-	}
-	ibc_err_set("bootstrap: timed out after %.1f s at the rendezvous on %s:%d: %d of %d "
-		    "ranks joined; missing rank(s) %s%s (did they start? is IBCOLL_ROOT "
-		    "reachable from their hosts?)",
-		    b->timeout_ms / 1e3, b->root_host, b->root_port, r->got, b->nranks, list,
-		    missing > 16 ? ",..." : "");
-	r->th.status = -ETIMEDOUT;
-	snprintf(r->th.msg, sizeof(r->th.msg), "%s", ibc_err_get());
-	return -ETIMEDOUT;
-}
-
-/* Everyone who said hello learns the outcome, also the rank whose hello was refused. */
-static void root_send_table(struct ibc_boot *b, struct boot_root *r, const char *job_id)
-{
-	int i;
-
-	r->th.nranks = b->nranks;
-	snprintf(r->th.job_id, sizeof(r->th.job_id), "%s", job_id);
-	memcpy(r->table, &r->th, sizeof(r->th));
-	memcpy(r->table + sizeof(r->th), b->peers, (size_t)b->nranks * sizeof(struct boot_peer));
-	for (i = 1; i < b->nranks; i++)
-		if (r->seen[i] || r->heard[i])
-			ibc_boot_send(b, i, TAG_TABLE, r->table, r->tlen);
-}
-
-static int root_rendezvous(struct ibc_boot *b, const char *job_id)
-{
-	struct boot_root r = { .got = 1 };
-	uint64_t deadline = ibc_sock_deadline(b->timeout_ms);
-	int rc = -ENOMEM;
-
-	r.tlen = sizeof(r.th) + (size_t)b->nranks * sizeof(struct boot_peer);
-	r.seen = calloc((size_t)b->nranks, sizeof(bool));
-	r.heard = calloc((size_t)b->nranks, sizeof(bool));
-	if (!r.seen || !r.heard)
-		goto out;
-	b->peers = calloc((size_t)b->nranks, sizeof(*b->peers));
-	r.table = malloc(r.tlen);
-	if (!b->peers || !r.table)
-		goto out;
-	r.seen[0] = true;
-	fill_self(b, &b->peers[0]);
-	b->peers[0].port = (uint16_t)b->root_port;
-	rc = root_collect(b, &r, deadline);
-	if (rc)
-		goto out;
-	if (r.got < b->nranks && !r.th.status)
-		rc = root_timeout(b, &r);
-	root_send_table(b, &r, job_id);
-	if (r.th.status) {
-		if (!rc)
-			ibc_err_set("bootstrap: %s", r.th.msg);
-		rc = r.th.status;
-	}
-	snprintf(b->job_id, sizeof(b->job_id), "%s", job_id);
-out:
-	free(r.table);
-	free(r.seen);
-	free(r.heard);
-	return rc;
-}
-
-static int member_rendezvous(struct ibc_boot *b)
-{
-	struct boot_peer self;
-	struct boot_table_hdr th;
-	size_t tlen = sizeof(th) + (size_t)b->nranks * sizeof(struct boot_peer);
-	struct boot_msg *m = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int rc;
-
-	fill_self(b, &self);
-	rc = ibc_sock_local(b->listen_fd, &ss, &sl);
-	if (rc)
-		return rc;
-	ibc_sock_fmt_ip((struct sockaddr *)&ss, self.addr, sizeof(self.addr));
-	self.port = (uint16_t)ibc_sock_port((struct sockaddr *)&ss);
-	rc = ibc_boot_send(b, 0, TAG_HELLO, &self, sizeof(self));
-	if (rc) {
-		if (rc == -ETIMEDOUT || rc == -ECONNREFUSED)
-			ibc_err_set("bootstrap: rank %d could not reach the rendezvous at %s:%d "
-				    "within %.1f s (is rank 0 running? is IBCOLL_ROOT right?)",
-				    b->rank, b->root_host, b->root_port, b->timeout_ms / 1e3);
-		return rc;
-	}
-	rc = recv_msg(b, 0, TAG_TABLE, &m);
-	if (rc)
-		return rc;
-	if (m->len < sizeof(th)) {
-		free(m);
-		return -EPROTO;
-	}
-	memcpy(&th, m->data, sizeof(th));
-	if (th.status) {
-		ibc_err_set("bootstrap: %s", th.msg);
-		free(m);
-		return th.status;
-	}
-	if (m->len != tlen || th.nranks != b->nranks) {
-		ibc_err_set("bootstrap: inconsistent job size: this rank (%d) was told %d ranks, "
-			    "rank 0 %d",
-			    b->rank, b->nranks, th.nranks);
-		free(m);
-		return -EINVAL;
-	}
-	b->peers = malloc((size_t)b->nranks * sizeof(*b->peers));
-	if (!b->peers) {
-		free(m);
-		return -ENOMEM;
-	}
-	memcpy(b->peers, m->data + sizeof(th), (size_t)b->nranks * sizeof(*b->peers));
-	snprintf(b->job_id, sizeof(b->job_id), "%s", th.job_id);
 	free(m);
 	return 0;
 }
@@ -637,7 +503,7 @@ static int boot_single(struct ibc_boot *b, const char *job)
 	if (!b->peers)
 		return -ENOMEM;
 	snprintf(b->local_addr, sizeof(b->local_addr), "127.0.0.1");
-	fill_self(b, &b->peers[0]);
+	ibc__boot_fill_self(b, &b->peers[0]);
 	snprintf(b->job_id, sizeof(b->job_id), "%s", job);
 	return 0;
 }
@@ -657,9 +523,13 @@ static int boot_listen_root(struct ibc_boot *b, int root_fd)
 	if (!rc)
 		rc = ibc_sock_listen((struct sockaddr *)&ss, sl, IBC_SOCK_REUSEADDR, 1024,
 				     &b->listen_fd);
-	if (rc)
-		ibc_err_set("bootstrap: rank 0 cannot listen on %s:%d: %s (is the "
-			    "port in use, or is IBCOLL_ROOT not this host?)",
+	if (rc == -EADDRINUSE)
+		ibc_err_set("bootstrap: rank 0 cannot listen on %s:%d: the port is in use by "
+			    "another job or program: give each job its own IBCOLL_ROOT port",
+			    b->root_host, b->root_port);
+	else if (rc)
+		ibc_err_set("bootstrap: rank 0 cannot listen on %s:%d: %s (is IBCOLL_ROOT this "
+			    "host?)",
 			    b->root_host, b->root_port, strerror(-rc));
 	return rc;
 }
@@ -695,10 +565,10 @@ static int boot_join(struct ibc_boot *b, const struct ibc_boot_opts *o, const ch
 	route_addr(b->root_host, b->root_port, b->local_addr, sizeof(b->local_addr));
 	if (b->rank == 0) {
 		rc = boot_listen_root(b, o->root_fd);
-		return rc ? rc : root_rendezvous(b, job);
+		return rc ? rc : ibc__boot_root_rendezvous(b, job);
 	}
 	rc = boot_listen_member(b);
-	return rc ? rc : member_rendezvous(b);
+	return rc ? rc : ibc__boot_member_rendezvous(b);
 }
 
 int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **out)
@@ -710,6 +580,11 @@ int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **out)
 	rc = boot_new(o, &b);
 	if (rc)
 		return rc;
+	rc = ibc__boot_key(o, o->root, &b->key);
+	if (rc) {
+		ibc_boot_fini(b);
+		return rc;
+	}
 	if (o->job_id && *o->job_id)
 		snprintf(job, sizeof(job), "%s", o->job_id);
 	else
@@ -741,6 +616,7 @@ void ibc_boot_fini(struct ibc_boot *b)
 	free(b->socks);
 	free(b->peers);
 	free(b->gone);
+	sodium_memzero(&b->key, sizeof(b->key));
 	free(b);
 }
 
@@ -780,62 +656,13 @@ int ibc_boot_pid(const struct ibc_boot *b, int rank)
 {
 	return rank >= 0 && rank < b->nranks ? b->peers[rank].pid : -1;
 }
-
-/* ---------------------------------------------------------------- collectives */
-
-int ibc_boot_gather(struct ibc_boot *b, const void *mine, void *all, size_t len)
+const unsigned char *ibc_boot_job_key(const struct ibc_boot *b, size_t *len)
 {
-	uint32_t tag = TAG_GATHER | (b->coll_seq++ & 0xffffff);
-	int i, rc;
-
-	if (b->rank != 0)
-		return ibc_boot_send(b, 0, tag, mine, len);
-	memcpy(all, mine, len);
-	for (i = 1; i < b->nranks; i++) {
-		rc = ibc_boot_recv(b, i, tag, (char *)all + (size_t)i * len, len);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	*len = b->key.len;
+	return b->key.bytes;
 }
 
-int ibc_boot_bcast(struct ibc_boot *b, void *data, size_t len)
+uint32_t ibc__boot_seq(struct ibc_boot *b)
 {
-	uint32_t tag = TAG_BCAST | (b->coll_seq++ & 0xffffff);
-	int i, rc;
-
-	if (b->rank != 0)
-		return ibc_boot_recv(b, 0, tag, data, len);
-	for (i = 1; i < b->nranks; i++) {
-		rc = ibc_boot_send(b, i, tag, data, len);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-int ibc_boot_allgather(struct ibc_boot *b, const void *mine, void *all, size_t len)
-{
-	int rc = ibc_boot_gather(b, mine, all, len);
-
-	if (rc)
-		return rc;
-	return ibc_boot_bcast(b, all, len * (size_t)b->nranks);
-}
-
-int ibc_boot_barrier(struct ibc_boot *b)
-{
-	char c = 0, *all = NULL;
-	int rc;
-
-	if (b->rank == 0) {
-		all = malloc((size_t)b->nranks);
-		if (!all)
-			return -ENOMEM;
-	}
-	rc = ibc_boot_gather(b, &c, all, 1);
-	if (!rc)
-		rc = ibc_boot_bcast(b, &c, 1);
-	free(all);
-	return rc;
+	return b->coll_seq++ & 0xffffff;
 }

@@ -9,7 +9,9 @@
  * all agree on the size and that each rank appears once, and sends the table back. After that,
  * point-to-point messages (send/recv by peer and tag) and allgather/gather/barrier built on them
  * carry transport handles and results. Every wait is bounded by the timeout, and a timeout
- * names the ranks and hosts that were waited for.
+ * names the ranks and hosts that were waited for. Every connection first runs the job key's
+ * challenge-response (common/ibc_auth.h); one that does not prove itself within
+ * IBC_AUTH_DEADLINE_MS is dropped and logged, and the job goes on.
  */
 #ifndef IBC_BOOTSTRAP_H
 #define IBC_BOOTSTRAP_H
@@ -41,8 +43,16 @@ struct ibc_boot_opts {
 	const char *job_id; /* NULL: rank 0 makes one and shares it */
 	int timeout_ms;
 	const volatile int *abort_flag; /* optional: a launcher says a rank died */
+	/* The job key every connection proves it holds (borrowed; NULL: IBCOLL_JOB_KEY or
+	 * IBCOLL_JOB_KEY_FILE, else none and a warning that the rendezvous is open). */
+	const unsigned char *job_key;
+	size_t job_key_len;
+	int require_auth; /* no key for a job of several ranks: -EACCES instead of the warning */
 };
 
+/* 0, or -errno with ibc_err_get() saying why: -ENOKEY for a job key that is malformed, in a
+ * file others may read, or missing under require_auth (usage errors); -EACCES when a peer or
+ * rank 0 did not prove the key (another job on the port, different keys). */
 int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **b);
 void ibc_boot_fini(struct ibc_boot *b);
 
@@ -55,6 +65,8 @@ const char *ibc_boot_host(const struct ibc_boot *b, int rank); /* hostname of a 
 const char *ibc_boot_job_id(const struct ibc_boot *b);
 const char *ibc_boot_local_addr(const struct ibc_boot *b); /* IP that reaches the root */
 int ibc_boot_pid(const struct ibc_boot *b, int rank);
+/* The job key (borrowed, lives as long as b), *len 0 when the job has none. */
+const unsigned char *ibc_boot_job_key(const struct ibc_boot *b, size_t *len);
 
 /* Point-to-point: messages are matched by (source rank, tag), queued if they arrive early. */
 int ibc_boot_send(struct ibc_boot *b, int peer, uint32_t tag, const void *data, size_t len);

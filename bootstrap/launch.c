@@ -131,6 +131,10 @@ static int launch_setup(struct launch *L, int np, int grace_ms)
 	}
 	snprintf(L->base.root, sizeof(L->base.root), "127.0.0.1:%d", port);
 	ibc_new_id(L->base.job_id, sizeof(L->base.job_id));
+	if (ibc_random_bytes(L->base.job_key, sizeof(L->base.job_key))) {
+		ibc_log("cannot make the job key: the kernel's random source failed");
+		return -EIO;
+	}
 	return 0;
 }
 

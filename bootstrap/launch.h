@@ -24,6 +24,7 @@ struct ibc_rank_ctx {
 	int root_fd; /* rank 0: bound listening socket; else -1 */
 	char root[64]; /* "127.0.0.1:port" */
 	char job_id[40];
+	unsigned char job_key[32]; /* random per job, inherited through fork (never exported) */
 	struct ibc_job_state *job; /* shared mapping; NULL outside --np */
 };
 

@@ -52,6 +52,7 @@ int ibc_comm_init(struct ibc_comm *c, struct ibc_boot *boot, const struct ibc_co
 	c->cfg.local_rank = ibc_boot_local_rank(boot);
 	c->cfg.local_size = ibc_boot_local_size(boot);
 	c->cfg.job_id = ibc_boot_job_id(boot);
+	c->cfg.job_key = ibc_boot_job_key(boot, &c->cfg.job_key_len);
 	c->cfg.hostname = ibc_boot_host(boot, c->rank);
 	c->cfg.local_addr = ibc_boot_local_addr(boot);
 	c->cfg.timeout_ms = o->timeout_ms;

@@ -3,8 +3,11 @@
  * test_launchers.c - ranks started by other launchers: environments as Open MPI's mpirun,
  * Slurm's srun and PMI set them (each rank a separate process with only the environment to go
  * on), Slurm's node list as the rendezvous, sizes that disagree (an error, never independent
- * one-rank jobs), a hung rank (SIGSTOP: the others time out naming whom they waited for), and
- * a real `mpirun` with `--algo mpi` when Open MPI is installed.
+ * one-rank jobs), a hung rank (SIGSTOP: the others time out naming whom they waited for), --np
+ * with --require-auth (the launcher's job key), two jobs on one IBCOLL_ROOT (the second fails
+ * within 5 s saying the port is in use by another job), ranks with other options or another
+ * build (exit 2 naming the option or both builds and the ranks), and a real `mpirun` with
+ * `--algo mpi` when Open MPI is installed.
  */
 #include "ibc_csv.h"
 #include "runcmd.h"
@@ -42,6 +45,8 @@ static void start(struct proc *p, char *const env[], const char *out, const char
 		unsetenv("IBCOLL_RANK");
 		unsetenv("IBCOLL_NRANKS");
 		unsetenv("IBCOLL_ROOT");
+		unsetenv("IBCOLL_JOB_KEY");
+		unsetenv("IBCOLL_JOB_KEY_FILE");
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -256,6 +261,103 @@ int main(void)
 			show(&p[0]);
 		kill(p[1].pid, SIGKILL);
 		finish(&p[1], 5);
+	}
+	{ /* --np makes the job key itself: --require-auth is met, nothing warns */
+		struct cmd_result *r = malloc(sizeof(*r));
+		char out[300];
+		char *argv[] = { (char *)bin, "allreduce", "--np", "2", "--require-auth", "-b", "4",
+				 "-e", "1K", "-n", "2", "-w", "1", "--timeout", "20", "--out", out,
+				 NULL };
+
+		snprintf(out, sizeof(out), "%s/np-auth", tmp);
+		run_cmd(argv, NULL, 60, NULL, NULL, r);
+		ok(r->code == 0 && !strstr(r->err, "warning: no job key"),
+		   "--np 2 --require-auth: the launcher's key is enough (exit %d), no warning",
+		   r->code);
+		if (r->code)
+			diag("stderr: %.1500s", r->err);
+		free(r);
+	}
+	{ /* two jobs on one IBCOLL_ROOT: the second fails at once, saying the port is taken */
+		char r5[64];
+		char *a0[] = { "OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=2", r5, NULL };
+		char *a1[] = { "OMPI_COMM_WORLD_RANK=1", "OMPI_COMM_WORLD_SIZE=2", r5, NULL };
+		struct proc a[2], bj[2];
+		char out[300];
+		double t0;
+		int c0, c1;
+
+		root_env(r5, sizeof(r5));
+		snprintf(out, sizeof(out), "%s/jobA", tmp);
+		snprintf(a[0].log, sizeof(a[0].log), "%s.0.log", out);
+		snprintf(a[1].log, sizeof(a[1].log), "%s.1.log", out);
+		start(&a[0], a0, out, "-b 16M -e 16M -n 100000");
+		start(&a[1], a1, out, "-b 16M -e 16M -n 100000");
+		sleep(2); /* job A is past its rendezvous */
+		snprintf(out, sizeof(out), "%s/jobB", tmp);
+		snprintf(bj[0].log, sizeof(bj[0].log), "%s.0.log", out);
+		snprintf(bj[1].log, sizeof(bj[1].log), "%s.1.log", out);
+		t0 = rc_now();
+		start(&bj[0], a0, out, NULL);
+		start(&bj[1], a1, out, NULL);
+		c0 = finish(&bj[0], 30);
+		c1 = finish(&bj[1], 30);
+		ok(c0 == 3 && c1 == 3 && rc_now() - t0 < 8,
+		   "two jobs on one IBCOLL_ROOT: the second's ranks exit 3 within 5 s, not the "
+		   "10 s timeout (%d, %d, %.1f s)",
+		   c0, c1, rc_now() - t0);
+		if (!ok(log_has(&bj[0], "in use by another job") &&
+			    log_has(&bj[1], "in use by another job"),
+			"two jobs: rank 0 and rank 1 of the second say the port is in use by "
+			"another job")) {
+			show(&bj[0]);
+			show(&bj[1]);
+		}
+		ok(kill(a[0].pid, 0) == 0 && kill(a[1].pid, 0) == 0,
+		   "two jobs: the first job still runs");
+		kill(a[0].pid, SIGKILL);
+		kill(a[1].pid, SIGKILL);
+		finish(&a[0], 5);
+		finish(&a[1], 5);
+	}
+	{ /* ranks started with other options or another build: exit 2, naming it and the ranks */
+		char r6[64], r7[64];
+		char *e0[] = { "OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=2", r6, NULL };
+		char *e1[] = { "OMPI_COMM_WORLD_RANK=1", "OMPI_COMM_WORLD_SIZE=2", r6, NULL };
+		char *f0[] = { "OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=2", r7, NULL };
+		char *f1[] = { "OMPI_COMM_WORLD_RANK=1", "OMPI_COMM_WORLD_SIZE=2", r7,
+			       "IBCOLL_TEST_BUILD_ID=0.0.0-otherbuild", NULL };
+		struct proc p[2];
+		char out[300];
+		int c0, c1;
+
+		root_env(r6, sizeof(r6));
+		snprintf(out, sizeof(out), "%s/optdiff", tmp);
+		snprintf(p[0].log, sizeof(p[0].log), "%s.0.log", out);
+		snprintf(p[1].log, sizeof(p[1].log), "%s.1.log", out);
+		start(&p[0], e0, out, "-n 2");
+		start(&p[1], e1, out, "-n 3");
+		c0 = finish(&p[0], 30);
+		c1 = finish(&p[1], 30);
+		ok(c0 == 2 && c1 == 2, "other options on rank 1: both exit 2 (%d, %d)", c0, c1);
+		if (!ok(log_has(&p[0], "-n (iters) differs") && log_has(&p[0], "rank 1 (host") &&
+			    log_has(&p[0], "than rank 0 (host"),
+			"other options: rank 0 names the option, rank 1 and rank 0"))
+			show(&p[0]);
+
+		root_env(r7, sizeof(r7));
+		snprintf(out, sizeof(out), "%s/builddiff", tmp);
+		snprintf(p[0].log, sizeof(p[0].log), "%s.0.log", out);
+		snprintf(p[1].log, sizeof(p[1].log), "%s.1.log", out);
+		start(&p[0], f0, out, NULL);
+		start(&p[1], f1, out, NULL);
+		c0 = finish(&p[0], 30);
+		c1 = finish(&p[1], 30);
+		ok(c0 == 2 && c1 == 2, "another build on rank 1: both exit 2 (%d, %d)", c0, c1);
+		if (!ok(log_has(&p[0], "another ibcoll build") &&
+			    log_has(&p[0], "this rank 0.0.0-otherbuild"),
+			"another build: rank 0 says so and names both builds"))
+			show(&p[0]);
 	}
 	{ /* the real mpirun, and --algo mpi through the same driver */
 		struct cmd_result *r = malloc(sizeof(*r));

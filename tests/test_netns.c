@@ -3,7 +3,9 @@
  * test_netns.c - ranks on two "hosts": network namespaces joined by a veth pair, each with its
  * own hostname (UTS namespace). 2 ranks per host, bootstrap through IBCOLL_ROOT on host A's
  * address, tcp transport chosen automatically (the job spans 2 hosts). Ring and tree must be
- * bit exact and results.csv must say nnodes 2. Skips when namespaces cannot be made.
+ * bit exact and results.csv must say nnodes 2. Ring runs without a job key (rank 0 warns that
+ * the rendezvous is open), tree with IBCOLL_JOB_KEY and --require-auth (no warning; bootstrap
+ * and tcp connections authenticated across the hosts). Skips when namespaces cannot be made.
  */
 #include "ibc_csv.h"
 #include "runcmd.h"
@@ -16,6 +18,7 @@
 static char NS_A[32], NS_B[32], VA[16], VB[16];
 #define IP_A "10.213.7.1"
 #define IP_B "10.213.7.2"
+#define NETNS_KEY "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed"
 
 static int sh(const char *cmd)
 {
@@ -57,8 +60,10 @@ struct job {
 };
 
 /* Start one rank inside a namespace with its own hostname. */
+/* keyed: the job key in IBCOLL_JOB_KEY and --require-auth (bootstrap and tcp authenticated
+ * across the hosts); else no key (the open-rendezvous warning). */
 static pid_t start_rank(const char *bin, const char *ns, const char *host, int rank, int n,
-			const char *algo, const char *out, const char *log)
+			const char *algo, const char *out, const char *log, bool keyed)
 {
 	char cmd[2048];
 	pid_t pid = fork();
@@ -66,26 +71,27 @@ static pid_t start_rank(const char *bin, const char *ns, const char *host, int r
 	if (pid)
 		return pid;
 	snprintf(cmd, sizeof(cmd),
-		 "exec ip netns exec %s unshare --uts sh -c 'hostname %s && IBCOLL_RANK=%d "
+		 "exec ip netns exec %s unshare --uts sh -c 'hostname %s && %s IBCOLL_RANK=%d "
 		 "IBCOLL_NRANKS=%d IBCOLL_ROOT=%s:29517 exec %s allreduce --algo %s -b 4 -e 1M "
-		 "-f 8 -n 3 -w 1 -d float,int32 -o sum,min --timeout 30 --out %s' >%s 2>&1",
-		 ns, host, rank, n, IP_A, bin, algo, out, log);
+		 "-f 8 -n 3 -w 1 -d float,int32 -o sum,min --timeout 30 --out %s %s' >%s 2>&1",
+		 ns, host, keyed ? "IBCOLL_JOB_KEY=" NETNS_KEY : "", rank, n, IP_A, bin, algo, out,
+		 keyed ? "--require-auth" : "", log);
 	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 	_exit(127);
 }
 
-static void run_algo(const char *bin, const char *algo)
+static void run_algo(const char *bin, const char *algo, bool keyed)
 {
 	char out[256], logs[4][300], path[300], err[256];
 	pid_t pids[4];
-	int i, ok_all = 1, st;
+	int i, ok_all = 1, st, warned;
 	struct ibc_csv_table *t = NULL;
 
 	snprintf(out, sizeof(out), "/tmp/ibcoll-netns-%d-%s", (int)getpid(), algo);
 	for (i = 0; i < 4; i++) {
 		snprintf(logs[i], sizeof(logs[i]), "%s.rank%d.log", out, i);
 		pids[i] = start_rank(bin, i < 2 ? NS_A : NS_B, i < 2 ? "hosta" : "hostb", i, 4,
-				     algo, out, logs[i]);
+				     algo, out, logs[i], keyed);
 	}
 	for (i = 0; i < 4; i++) {
 		waitpid(pids[i], &st, 0);
@@ -98,7 +104,16 @@ static void run_algo(const char *bin, const char *algo)
 			sh(cat);
 		}
 	}
-	ok(ok_all, "%s over tcp, 4 ranks on 2 namespaced hosts: every rank exits 0", algo);
+	ok(ok_all, "%s over tcp, 4 ranks on 2 namespaced hosts%s: every rank exits 0", algo,
+	   keyed ? " with a job key and --require-auth" : " without a key");
+	{
+		char grep[400];
+
+		snprintf(grep, sizeof(grep), "grep -q 'warning: no job key' %s", logs[0]);
+		warned = sh(grep) == 0;
+	}
+	ok(warned == !keyed, "%s: rank 0 %s that the rendezvous is open", algo,
+	   keyed ? "does not warn" : "warns");
 	snprintf(path, sizeof(path), "%s/results.csv", out);
 	if (ibc_csv_read(path, &t, err, sizeof(err)) == 0) {
 		int bad = 0, r;
@@ -134,7 +149,7 @@ int main(void)
 		teardown();
 		return tap_skip_all("cannot create network namespaces with a veth pair here");
 	}
-	tap_plan(5);
+	tap_plan(7);
 	{
 		char cmd[512];
 
@@ -144,8 +159,8 @@ int main(void)
 			 NS_A, VA, NS_B, VB);
 		ok(sh(cmd) == 0, "namespaces %s (" IP_A ") and %s (" IP_B ") are up", NS_A, NS_B);
 	}
-	run_algo(bin, "ring");
-	run_algo(bin, "tree");
+	run_algo(bin, "ring", false);
+	run_algo(bin, "tree", true);
 	teardown();
 	return tap_done();
 }

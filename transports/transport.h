@@ -146,6 +146,10 @@ struct ibc_tp_config {
 	 * context at a copied or fake tree (the one `ibcoll topo --sysfs-root` reads) without
 	 * changing the process environment. */
 	const char *sysfs_root;
+	/* The job key (borrowed, lives as long as the context; NULL or len 0: none). tcp proves it
+	 * on every data connection (common/ibc_auth.h); a transport may ignore it. */
+	const unsigned char *job_key;
+	size_t job_key_len;
 };
 
 struct ibc_tp_ops {

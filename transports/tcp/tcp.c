@@ -6,11 +6,14 @@
  * reach the bootstrap root, else the first non-loopback interface that is up, else 127.0.0.1).
  *
  * Wire format (all integers big-endian):
- *   handshake  connector -> listener  hello {magic, version, kind = 1, nonce}
+ *   handshake  connector -> listener  hello {magic, version = 2, kind = 1, nonce}
  *              listener  -> connector hello {magic, version, kind = 2, nonce}
  *   message    header {tag u32, flags u32 = 0, size u64} followed by size bytes of payload
  * The nonce comes from the listener's handle, so a connection that reaches the wrong listener
- * (a stale handle, a reused port) is refused instead of carrying another job's data.
+ * (a stale handle, a reused port) is refused instead of carrying another job's data. After the
+ * hello, both sides prove the job key (cfg->job_key) with common/ibc_auth.h's challenge-response
+ * (context "ibcoll-tcp-1", the listener is the server); a connection that does not within
+ * IBC_AUTH_DEADLINE_MS of its accept is dropped and logged, and the listener goes on.
  *
  * Data path: a send is one sendmsg() of header + payload straight from the caller's buffer (and
  * of the headers and payloads queued behind it); a receive reads the payload straight into the
@@ -346,6 +349,10 @@ int tcp__init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	tcp_list_init(&ctx->mrs);
 	ctx->abort_flag = cfg->abort_flag;
 	ctx->sysfs_root = IBC_TP_CFG_HAS(cfg, sysfs_root) ? cfg->sysfs_root : NULL;
+	if (IBC_TP_CFG_HAS(cfg, job_key_len) && cfg->job_key && cfg->job_key_len) {
+		ctx->key.len = IBC_MIN(cfg->job_key_len, sizeof(ctx->key.bytes));
+		memcpy(ctx->key.bytes, cfg->job_key, ctx->key.len);
+	}
 	ctx->lowat_max = tcp_lowat_max();
 	IBC_CHECK_GOTO(tcp_parse_options(ctx, cfg->options), rc, free_ctx);
 	IBC_CHECK_GOTO(tcp_pick_devs(ctx, cfg), rc, free_ctx);

@@ -229,34 +229,70 @@ static int tcp_accept_start(struct ibc_tp_listener *l)
 	c->nonce = l->nonce;
 	ibc_sock_fd_names(fd, c->local, c->peer);
 	l->pending = tcp_container_of(c, struct ibc_tp_recv, c);
+	l->pending_deadline = ibc_sock_deadline(IBC_AUTH_DEADLINE_MS);
 	return 0;
+}
+
+/* The pending connection is not one of the job's (a stray, a stranger without the key, one
+ * that stays silent): log it, drop it, keep listening. -EAGAIN. */
+static int tcp_accept_drop(struct ibc_tp_listener *l, const char *why)
+{
+	struct tcp_conn *c = &l->pending->c;
+
+	ibc_log("tcp: %s: dropped a connection from %s: %s", l->local, c->peer, why);
+	tcp__conn_free(c);
+	l->pending = NULL;
+	return -EAGAIN;
+}
+
+/* Step the challenge-response; 0 when both sides proved the key, -EAGAIN, or an error with
+ * the connection failed (*why: the text). */
+static int tcp_auth_step(struct tcp_conn *c, const char **why)
+{
+	int rc = ibc_auth_step(&c->auth, c->fd);
+
+	*why = NULL;
+	if (rc == -EAGAIN || rc == 0)
+		return rc;
+	*why = ibc_auth_strerror(&c->auth, rc);
+	if (rc == -ECONNRESET)
+		return tcp__conn_io_fail(c, 0, "handshake with");
+	return tcp__conn_fail(c, rc, "handshake with %s failed: %s", c->peer, *why);
 }
 
 /* Drive the pending accepted connection's handshake; 0 when up, -EAGAIN, or an error. */
 static int tcp_accept_step(struct ibc_tp_listener *l)
 {
 	struct tcp_conn *c = &l->pending->c;
+	const char *why;
 	int rc;
 
+	if (!ibc_sock_remaining_ms(l->pending_deadline))
+		return tcp_accept_drop(l, "no handshake within 2 s (not an ibcoll rank?)");
 	if (c->state == TCP_CONN_HELLO) {
 		rc = tcp_hello_io(c, false);
+		if (!rc)
+			rc = tcp_hello_check(c, TCP_HELLO);
+		if (rc == 1) /* not an ibcoll peer (a port scan?) */
+			return tcp_accept_drop(l, "not an ibcoll tcp hello");
 		if (rc)
-			return rc;
-		rc = tcp_hello_check(c, TCP_HELLO);
-		if (rc == 1) { /* not an ibcoll peer (a port scan?): drop it, keep listening */
-			IBC_DBG("tcp: %s: dropping a stray connection from %s", l->local, c->peer);
-			tcp__conn_free(c);
-			l->pending = NULL;
-			return -EAGAIN;
-		}
-		if (rc)
-			return rc;
+			return rc == -EAGAIN ? rc : tcp_accept_drop(l, c->errmsg);
 		tcp_hello_fill(&c->hello, TCP_HELLO_ACK, c->nonce);
 		c->state = TCP_CONN_ACK;
 	}
-	rc = tcp_hello_io(c, true);
-	if (rc)
+	if (c->state == TCP_CONN_ACK) {
+		rc = tcp_hello_io(c, true);
+		if (rc)
+			return rc == -EAGAIN ? rc : tcp_accept_drop(l, c->errmsg);
+		ibc_auth_start(&c->auth, true, c->ctx->key.bytes, c->ctx->key.len,
+			       TCP_AUTH_CONTEXT);
+		c->state = TCP_CONN_AUTH;
+	}
+	rc = tcp_auth_step(c, &why);
+	if (rc == -EAGAIN)
 		return rc;
+	if (rc)
+		return tcp_accept_drop(l, why);
 	c->state = TCP_CONN_UP;
 	return 0;
 }
@@ -427,6 +463,7 @@ free_c:
 /* Drive a pending connect; 0 when up, -EAGAIN, or an error (connection failed). */
 static int tcp_connect_step(struct tcp_conn *c)
 {
+	const char *why;
 	int rc;
 
 	if (c->state == TCP_CONN_CONNECTING) {
@@ -446,12 +483,21 @@ static int tcp_connect_step(struct tcp_conn *c)
 			return rc;
 		c->state = TCP_CONN_ACK;
 	}
-	rc = tcp_hello_io(c, false);
-	if (rc)
-		return rc;
-	rc = tcp_hello_check(c, TCP_HELLO_ACK);
-	if (rc == 1)
-		return tcp__conn_fail(c, -EPROTO, "%s is not an ibcoll tcp listener", c->peer);
+	if (c->state == TCP_CONN_ACK) {
+		rc = tcp_hello_io(c, false);
+		if (rc)
+			return rc;
+		rc = tcp_hello_check(c, TCP_HELLO_ACK);
+		if (rc == 1)
+			return tcp__conn_fail(c, -EPROTO, "%s is not an ibcoll tcp listener",
+					      c->peer);
+		if (rc)
+			return rc;
+		ibc_auth_start(&c->auth, false, c->ctx->key.bytes, c->ctx->key.len,
+			       TCP_AUTH_CONTEXT);
+		c->state = TCP_CONN_AUTH;
+	}
+	rc = tcp_auth_step(c, &why);
 	if (rc)
 		return rc;
 	c->state = TCP_CONN_UP;

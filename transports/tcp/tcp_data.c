@@ -385,6 +385,8 @@ static int tcp_conn_events(const struct tcp_conn *c)
 {
 	if (c->state == TCP_CONN_CONNECTING)
 		return POLLOUT;
+	if (c->state == TCP_CONN_AUTH)
+		return ibc_auth_events(&c->auth);
 	if (c->state != TCP_CONN_UP)
 		return (c->state == TCP_CONN_HELLO) == c->is_send ? POLLOUT : POLLIN;
 	if (c->prog == c->tail)

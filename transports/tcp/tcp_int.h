@@ -11,6 +11,7 @@
 #define IBC_TCP_INT_H
 
 #include "transport.h"
+#include "ibc_auth.h"
 #include "ibc_common.h"
 #include "ibc_sock.h"
 
@@ -24,7 +25,7 @@
 #include <sys/socket.h>
 
 #define TCP_MAGIC	  0x49424354u /* "IBCT" */
-#define TCP_VERSION	  1
+#define TCP_VERSION	  2 /* 2: the job key's challenge-response follows the hello */
 #define TCP_HELLO	  1
 #define TCP_HELLO_ACK	  2
 #define TCP_MAX_DEVS	  8
@@ -36,6 +37,7 @@
 #define TCP_LOWAT_MAX	  (1 << 20) /* wait(): wake a receiver for this much payload at most */
 #define TCP_ERR_LEN	  512
 #define TCP_ADDR_LEN	  IBC_SOCK_ADDR_LEN /* "[ipv6%scope]:port" */
+#define TCP_AUTH_CONTEXT  "ibcoll-tcp-1"
 
 #define tcp_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
@@ -88,6 +90,7 @@ struct ibc_tp_ctx {
 	int lowat_max; /* SO_RCVLOWAT bound for wait(), 0 = never set it */
 	const volatile int *abort_flag; /* borrowed from the config, may be NULL */
 	const char *sysfs_root; /* borrowed from the config; NULL = ibc_sysfs_root() */
+	struct ibc_auth_key key; /* the job key from the config (copied); len 0: none */
 	uint64_t epoch;			/* bumped on every completion, failure and new connection */
 	struct tcp_link conns; /* owned: send and recv connections, also those still connecting */
 	struct tcp_link listeners; /* owned */
@@ -124,6 +127,7 @@ enum tcp_conn_state {
 	TCP_CONN_CONNECTING, /* send: non-blocking connect() in flight */
 	TCP_CONN_HELLO,	     /* send: writing hello; recv: reading hello */
 	TCP_CONN_ACK,	     /* send: reading ack; recv: writing ack */
+	TCP_CONN_AUTH,	     /* the job key's challenge-response (common/ibc_auth.h) */
 	TCP_CONN_UP,
 };
 
@@ -141,6 +145,7 @@ struct tcp_conn {
 	uint64_t nonce;
 	struct tcp_hello hello; /* handshake buffer */
 	size_t hello_off;
+	struct ibc_auth auth; /* state TCP_CONN_AUTH: the challenge-response */
 	/* Request slots in posting order: [head, tail) are in use, prog is the first one not yet
 	 * completed. Counters run freely; slot = counter % TCP_MAX_REQS. */
 	struct ibc_tp_req reqs[TCP_MAX_REQS];
@@ -170,6 +175,7 @@ struct ibc_tp_listener {
 	bool accepting; /* the caller is waiting in accept(): wait() watches this listener */
 	char local[TCP_ADDR_LEN];
 	struct ibc_tp_recv *pending; /* owned: accepted, handshake in progress */
+	uint64_t pending_deadline; /* a pending connection not up by then is dropped */
 };
 
 struct ibc_tp_mr {

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * boot_int.h - what bootstrap.c shares with boot_coll.c and boot_auth.c; not for other
+ * modules.
+ */
+#ifndef IBC_BOOT_INT_H
+#define IBC_BOOT_INT_H
+
+#include "bootstrap.h"
+#include "ibc_auth.h"
+#include "ibc_common.h"
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	BOOT_TAG_HELLO = 1u << 24,
+	BOOT_TAG_TABLE = 2u << 24,
+	BOOT_TAG_ALLGATHER = 3u << 24,
+	BOOT_TAG_GATHER = 4u << 24,
+	BOOT_TAG_BCAST = 5u << 24,
+	BOOT_TAG_SCATTER = 6u << 24,
+};
+
+/* The largest bootstrap message: a length above it is refused before anything is allocated. */
+#define BOOT_MAX_MSG	  (256u << 20)
+#define BOOT_AUTH_CONTEXT "ibcoll-boot-1"
+
+#define BOOT_MAGIC    0x69624253u /* "ibBS" */
+#define BOOT_SLICE_MS 100
+/* Outside --np, rank 0 listens only from its rendezvous on and answers a handshake at once;
+ * one that accepts but stays silent this long is another job's rank 0, busy with its run. */
+#define BOOT_ROOT_ANSWER_MS 5000
+
+struct boot_hdr {
+	uint32_t magic;
+	int32_t src;
+	uint32_t tag;
+	uint32_t pad;
+	uint64_t len;
+};
+
+struct boot_peer {
+	int32_t rank, nranks, pid, pad;
+	char host[64];
+	char addr[64]; /* numeric IP of the rank's listener */
+	uint16_t port, pad2[3];
+};
+
+struct boot_table_hdr {
+	int32_t status; /* 0 ok, else -errno and msg says why */
+	int32_t nranks;
+	char job_id[40];
+	char msg[400];
+};
+
+struct boot_sock {
+	int fd;
+	int src;	       /* rank at the other end, -1 until its first message */
+	struct ibc_auth *auth; /* owned: accepted, handshake in progress; NULL once proved */
+	uint64_t deadline;     /* src < 0: dropped when it has not proved itself / spoken by then */
+};
+
+struct boot_msg {
+	struct boot_msg *next;
+	int src;
+	uint32_t tag;
+	size_t len;
+	char data[]; /* owned */
+};
+
+struct ibc_boot {
+	int rank, nranks, timeout_ms;
+	const volatile int *abort_flag; /* borrowed */
+	int listen_fd;
+	struct boot_peer *peers; /* owned, nranks */
+	struct boot_sock *socks; /* owned */
+	int nsocks, capsocks;
+	struct boot_msg *stash; /* owned list of early messages */
+	bool *gone;		/* owned: rank closed its connection */
+	uint32_t coll_seq;
+	int local_rank, local_size, nnodes;
+	char local_addr[64];
+	char job_id[40];
+	char root_host[256];
+	int root_port;
+	struct ibc_auth_key key;
+	bool joined; /* the rendezvous is over: a late hello is another job's */
+};
+
+static inline bool ibc__boot_aborted(const struct ibc_boot *b)
+{
+	return b->abort_flag && *b->abort_flag;
+}
+
+/* bootstrap.c: one slice of waiting for connections and messages (extra: a socket the caller
+ * waits on as well, only polled); the next stashed message from src (-1: any) with tag, or
+ * NULL; a message from src with tag within the timeout (*msg owned by the caller); a rank's
+ * host for messages. */
+int ibc__boot_pump(struct ibc_boot *b, int ms, uint64_t deadline, const struct pollfd *extra);
+struct boot_msg *ibc__boot_take(struct ibc_boot *b, int src, uint32_t tag);
+int ibc__boot_recv_msg(struct ibc_boot *b, int src, uint32_t tag, struct boot_msg **msg);
+const char *ibc__boot_peer_host(const struct ibc_boot *b, int peer);
+
+/* boot_rdv.c: this rank's hello record; the rendezvous at rank 0 and at the others. */
+void ibc__boot_fill_self(struct ibc_boot *b, struct boot_peer *p);
+int ibc__boot_root_rendezvous(struct ibc_boot *b, const char *job_id);
+int ibc__boot_member_rendezvous(struct ibc_boot *b);
+
+/* The next collective sequence number (24 bits, in the tag). */
+uint32_t ibc__boot_seq(struct ibc_boot *b);
+
+/* This rank's job key: the caller's (o->job_key), else IBCOLL_JOB_KEY / IBCOLL_JOB_KEY_FILE.
+ * A job of several ranks without one warns once that the rendezvous is open, or fails with
+ * -ENOKEY under o->require_auth. 0, or -ENOKEY (no key, a malformed one, a key file others may
+ * read: a usage error) with ibc_err_get() set. */
+int ibc__boot_key(const struct ibc_boot_opts *o, const char *root, struct ibc_auth_key *key);
+
+/* An accepted connection's handshake, server side: *a owned by the caller (free()), started
+ * and stepped once. 0 or -ENOMEM. */
+int ibc__boot_auth_accept(int fd, const struct ibc_auth_key *key, struct ibc_auth **a);
+/* Log why a connection that had not proved itself was dropped. */
+void ibc__boot_log_drop(int rank, int fd, const char *why);
+
+#endif
