@@ -9,6 +9,7 @@
 #include "ibc_common.h"
 #include "ibc_id.h"
 #include "ibc_sock.h"
+#include "launch.h"
 
 #include <poll.h>
 #include <stdbool.h>
@@ -95,8 +96,10 @@ static const char *tag_name(uint32_t tag)
 
 /* ---------------------------------------------------------------- sockets */
 
+/* Every wait looks here between its slices: also the --np parent's heartbeat. */
 static bool aborted(const struct ibc_boot *b)
 {
+	ibc_launch_beat(ibc_now_ns(), b->timeout_ms);
 	return b->abort_flag && *b->abort_flag;
 }
 
