@@ -129,6 +129,7 @@ struct launch {
 	size_t js_len;
 	struct ibc_rank_ctx base; /* what every rank starts from */
 	uint64_t abort_at; /* when the ranks were told to stop (0: not yet) */
+	uint64_t resumed_at; /* the parent itself was last continued (job control) */
 	sigset_t mask, old; /* signals taken with sigtimedwait; the mask before */
 };
 
@@ -190,8 +191,8 @@ static void child_run(struct launch *L, int i, pid_t parent, ibc_rank_fn fn, voi
 	_exit(code);
 }
 
-/* Fork the ranks with SIGCHLD, SIGINT and SIGTERM blocked (the parent takes them with
- * sigtimedwait; each child restores the old mask). */
+/* Fork the ranks with SIGCHLD, SIGINT, SIGTERM and SIGCONT blocked (the parent takes them
+ * with sigtimedwait; each child restores the old mask). */
 static void launch_fork(struct launch *L, ibc_rank_fn fn, void *arg)
 {
 	pid_t parent = getpid();
@@ -201,6 +202,7 @@ static void launch_fork(struct launch *L, ibc_rank_fn fn, void *arg)
 	sigaddset(&L->mask, SIGCHLD);
 	sigaddset(&L->mask, SIGINT);
 	sigaddset(&L->mask, SIGTERM);
+	sigaddset(&L->mask, SIGCONT);
 	sigprocmask(SIG_BLOCK, &L->mask, &L->old);
 	fflush(NULL);
 	for (i = 0; i < L->np; i++) {
@@ -252,6 +254,8 @@ static int64_t beat_age_ms(const struct launch *L, int i, uint64_t now, int *lim
 	*limit_ms = __atomic_load_n(&b->limit_ms, __ATOMIC_RELAXED);
 	if (!ns || *limit_ms <= 0)
 		return -1;
+	/* stopped with its ranks (Ctrl-Z): their time stood still too */
+	ns = IBC_MAX(ns, L->resumed_at);
 	return now > ns ? (int64_t)((now - ns) / 1000000ull) : 0;
 }
 
@@ -380,6 +384,8 @@ static void launch_watch(struct launch *L)
 			L->abort_at = ibc_now_ns();
 		}
 		sig = sigtimedwait(&L->mask, &si, &ts);
+		if (sig == SIGCONT)
+			L->resumed_at = ibc_now_ns();
 		if (sig == SIGINT || sig == SIGTERM) {
 			launch_kill(L, sig);
 			if (!L->abort_at)
