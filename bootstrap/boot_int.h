@@ -9,6 +9,7 @@
 #include "bootstrap.h"
 #include "ibc_auth.h"
 #include "ibc_common.h"
+#include "launch.h"
 
 #include <poll.h>
 #include <stdbool.h>
@@ -90,8 +91,10 @@ struct ibc_boot {
 	bool joined; /* the rendezvous is over: a late hello is another job's */
 };
 
+/* Every wait looks here between its slices: also the --np parent's heartbeat (launch.h). */
 static inline bool ibc__boot_aborted(const struct ibc_boot *b)
 {
+	ibc_launch_beat(ibc_now_ns(), b->timeout_ms);
 	return b->abort_flag && *b->abort_flag;
 }
 

@@ -9,6 +9,7 @@
 #include "boot_int.h"
 #include "ibc_id.h"
 #include "ibc_sock.h"
+#include "launch.h"
 
 #include <poll.h>
 #include <sodium.h>

@@ -2,6 +2,7 @@
 #include "comm.h"
 #include "comm_int.h"
 #include "ibc_common.h"
+#include "launch.h"
 
 #include <sched.h>
 #include <unistd.h>
@@ -348,6 +349,7 @@ static int connect_poll(struct ibc_comm *c, struct pending *pend, int npend, uin
 				    c->rank);
 			return -ECANCELED;
 		}
+		ibc_launch_beat(ibc_now_ns(), c->timeout_ms);
 		if (ibc_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000ull)
 			return connect_timeout(c, pend, npend);
 		sched_yield();

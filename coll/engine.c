@@ -3,6 +3,7 @@
 #include "comm.h"
 #include "comm_int.h"
 #include "ibc_common.h"
+#include "launch.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -242,8 +243,12 @@ static int flush_recv(struct run *R, struct ibc_eng_link *el, void *data, size_t
 		return 0;
 	rc = c->ops->flush(el->l->r, data, bytes, mr, &req);
 	while (!rc && req && !done) {
+		uint64_t now;
+
 		rc = c->ops->test(req, &done, NULL);
-		if (!rc && !done && ibc_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000ull)
+		now = ibc_now_ns();
+		ibc_launch_beat(now, c->timeout_ms);
+		if (!rc && !done && now - t0 > (uint64_t)c->timeout_ms * 1000000ull)
 			rc = -ETIMEDOUT;
 	}
 	return rc ? ibc__comm_tp_fail(c, rc, el->l, "flushing a receive") : 0;
@@ -617,6 +622,7 @@ static inline int run_idle(struct run *R, struct idle *I, bool progress)
 	uint64_t now = ibc_now_ns();
 	int i;
 
+	ibc_launch_beat(now, c->timeout_ms); /* the --np parent's view of this rank */
 	if (progress) {
 		I->last = now;
 		I->idle_since = 0;

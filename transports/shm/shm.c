@@ -2,8 +2,8 @@
 /*
  * shm.c - the shared-memory transport for ranks on one host.
  *
- * Single copy: buffers come from mem_alloc, which places them in POSIX shared memory segments
- * (/dev/shm/ibcoll-<job>-r<rank>-m<n>). A send only publishes a descriptor {segment, offset,
+ * Single copy: buffers come from mem_alloc, which places them in shared memory segments
+ * (memfds named ibcoll-<job>-r<rank>-m<n>). A send only publishes a descriptor {segment, offset,
  * size, tag} in the connection's FIFO; the receiver maps the sender's segment once and copies
  * straight from it into its own buffer (post_recv), or reads it in place (recv_direct), e.g. to
  * reduce from the peer's buffer into its output without any intermediate copy. The send
@@ -16,9 +16,15 @@
  *
  * Peer death: a connection with pending work checks every 100 ms that the peer process still
  * exists; the launcher also raises cfg->abort_flag when a rank dies.
+ *
+ * No names: every segment is a memfd, never a file in /dev/shm, so a rank killed at any moment
+ * (SIGKILL included) leaves nothing behind, and the kernel frees a segment with its last
+ * mapping. A peer opens one through /proc/<owner pid>/fd/<n>, finding n by the memfd's name
+ * (unique in the job); the owner keeps that fd open while the segment lives.
  */
 #include "transport.h"
 #include "ibc_common.h"
+#include "shm_seg.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -38,7 +44,7 @@
 
 #define SHM_MAGIC 0x69624353u /* "ibCS" */
 #define SHM_FIFO 64 /* messages in flight per connection */
-#define SHM_NAME_MAX 96
+#define SHM_NAME_MAX SHM_SEG_NAME_MAX
 #define SHM_LIVENESS_NS 100000000ull
 
 #define SHM_INLINE 32 /* messages up to this size travel inside the descriptor */
@@ -82,6 +88,7 @@ struct shm_bell {
 
 struct shm_seg {
 	uint32_t id;
+	int fd; /* owned memfd; -1 once freed */
 	void *base; /* owned mapping */
 	size_t len;
 	char name[SHM_NAME_MAX];
@@ -99,6 +106,7 @@ struct shm_ctx {
 	struct ibc_tp_config cfg; /* copy (within the caller's cfg->size); strings borrowed */
 	char job[64];
 	struct shm_bell *bell; /* owned mapping of our doorbell */
+	int bell_fd; /* owned memfd of the bell */
 	char bell_name[SHM_NAME_MAX];
 	uint32_t next_seg, next_conn;
 	size_t eager_max; /* messages up to this size go through eager slots */
@@ -130,7 +138,8 @@ struct shm_conn {
 	struct shm_ctx *ctx; /* borrowed */
 	struct shm_ctrl *ctrl; /* owned mapping */
 	char name[SHM_NAME_MAX];
-	bool owner; /* receiver created (and unlinks) the control segment */
+	bool owner; /* receiver created the control segment (and holds its memfd) */
+	int fd; /* owner: the control segment's memfd */
 	struct shm_bell *peer_bell; /* borrowed from ctx->maps */
 	int peer_pid, peer_rank;
 	/* receiver side */
@@ -187,59 +196,40 @@ static void bell_ring(struct shm_bell *b)
 	}
 }
 
-static int map_named(struct shm_ctx *c, const char *name, size_t len, bool create, void **out)
+/* The segment calls of shm_seg.c, with their error recorded as this context's. */
+static int seg_create(struct shm_ctx *c, const char *name, size_t len, int *fd, void **out)
 {
-	int fd, flags = O_RDWR | (create ? O_CREAT | O_EXCL : 0);
-	void *p;
+	int rc = shm__seg_create(name, len, fd, out, c->err, sizeof(c->err));
 
-	fd = shm_open(name, flags, 0600);
-	if (fd < 0)
-		return shm_fail(c, -errno, "shm_open(%s): %s%s", name, strerror(errno),
-				errno == ENOSPC || errno == ENOMEM ? " (is /dev/shm full?)" : "");
-	if (create && ftruncate(fd, (off_t)len) != 0) {
-		int e = errno;
+	if (rc)
+		ibc_err_set("shm: %s", c->err);
+	return rc;
+}
 
-		close(fd);
-		shm_unlink(name);
-		return shm_fail(c, -e, "ftruncate(%s, %zu): %s (is /dev/shm large enough?)", name,
-				len, strerror(e));
-	}
-	if (!create) {
-		struct stat st;
+static int seg_open(struct shm_ctx *c, int pid, int rank, const char *name, size_t minlen,
+		    void **base, size_t *len)
+{
+	int rc = shm__seg_open(pid, rank, name, minlen, base, len, c->err, sizeof(c->err));
 
-		if (fstat(fd, &st) != 0 || (size_t)st.st_size < len) {
-			close(fd);
-			return shm_fail(c, -EPROTO, "segment %s is smaller than expected", name);
-		}
-		if (!len)
-			len = (size_t)st.st_size;
-	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		if (create)
-			shm_unlink(name);
-		return shm_fail(c, -errno, "mmap(%s, %zu): %s", name, len, strerror(errno));
-	}
-	*out = p;
-	return 0;
+	if (rc)
+		ibc_err_set("shm: %s", c->err);
+	return rc;
 }
 
 static void seg_name(const struct shm_ctx *c, int rank, const char *what, uint32_t id, char *buf)
 {
-	snprintf(buf, SHM_NAME_MAX, "/ibcoll-%s-r%d-%s%u", c->job, rank, what, id);
+	snprintf(buf, SHM_NAME_MAX, "ibcoll-%s-r%d-%s%u", c->job, rank, what, id);
 }
 
-/* Map (once) a peer's segment id, or its bell when id == UINT32_MAX. */
-static int peer_map(struct shm_ctx *c, int rank, uint32_t id, size_t minlen, void **base,
-		    size_t *len)
+/* Map (once) segment id of rank (process pid), or its bell when id == UINT32_MAX. */
+static int peer_map(struct shm_ctx *c, int rank, int pid, uint32_t id, size_t minlen,
+		    void **base, size_t *len)
 {
 	char name[SHM_NAME_MAX];
 	struct shm_peer_map *m;
-	int i, rc;
+	size_t l;
 	void *p;
-	struct stat st;
-	int fd;
+	int i, rc;
 
 	for (i = 0; i < c->nmaps; i++) {
 		m = &c->maps[i];
@@ -254,39 +244,25 @@ static int peer_map(struct shm_ctx *c, int rank, uint32_t id, size_t minlen, voi
 		seg_name(c, rank, "bell", 0, name);
 	else
 		seg_name(c, rank, "m", id, name);
-	fd = shm_open(name, O_RDWR, 0);
-	if (fd < 0)
-		return shm_fail(c, -errno, "cannot open rank %d's segment %s: %s", rank, name,
-				strerror(errno));
-	if (fstat(fd, &st) != 0 || (size_t)st.st_size < minlen) {
-		close(fd);
-		return shm_fail(c, -EPROTO, "rank %d's segment %s is too small", rank, name);
-	}
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return shm_fail(c, -errno, "mmap of rank %d's %s: %s", rank, name, strerror(errno));
+	rc = seg_open(c, pid, rank, name, minlen, &p, &l);
+	if (rc)
+		return rc;
 	if (c->nmaps == c->capmaps) {
 		int cap = c->capmaps ? c->capmaps * 2 : 16;
 		struct shm_peer_map *n = realloc(c->maps, (size_t)cap * sizeof(*n));
 
 		if (!n) {
-			munmap(p, (size_t)st.st_size);
+			munmap(p, l);
 			return shm_fail(c, -ENOMEM, "out of memory");
 		}
 		c->maps = n;
 		c->capmaps = cap;
 	}
-	m = &c->maps[c->nmaps++];
-	m->rank = rank;
-	m->id = id;
-	m->base = p;
-	m->len = (size_t)st.st_size;
+	c->maps[c->nmaps++] = (struct shm_peer_map){ .rank = rank, .id = id, .base = p, .len = l };
 	*base = p;
 	if (len)
-		*len = m->len;
-	rc = 0;
-	return rc;
+		*len = l;
+	return 0;
 }
 
 static int shm_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
@@ -309,7 +285,7 @@ static int shm_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	if (getenv("IBCOLL_SHM_EAGER"))
 		c->eager_max = IBC_MIN((size_t)atol(getenv("IBCOLL_SHM_EAGER")), (size_t)SHM_EAGER);
 	seg_name(c, cfg->rank, "bell", 0, c->bell_name);
-	rc = map_named(c, c->bell_name, sizeof(struct shm_bell), true, (void **)&c->bell);
+	rc = seg_create(c, c->bell_name, sizeof(struct shm_bell), &c->bell_fd, (void **)&c->bell);
 	if (rc) {
 		ibc_err_set("shm: %s", c->err);
 		free(c);
@@ -355,7 +331,7 @@ static int shm_listen(struct ibc_tp_ctx *ctx, int dev, void *handle, struct ibc_
 	conn->ctx = c;
 	conn->owner = true;
 	seg_name(c, c->cfg.rank, "c", c->next_conn++, conn->name);
-	rc = map_named(c, conn->name, sizeof(struct shm_ctrl), true, (void **)&conn->ctrl);
+	rc = seg_create(c, conn->name, sizeof(struct shm_ctrl), &conn->fd, (void **)&conn->ctrl);
 	if (rc)
 		goto clean_alloc;
 	conn->ctrl->magic = SHM_MAGIC;
@@ -383,6 +359,7 @@ static int shm_connect(struct ibc_tp_ctx *ctx, int dev, const void *handle,
 	const struct shm_handle *h = handle;
 	struct shm_conn *conn;
 	void *bell;
+	size_t len;
 	int rc;
 
 	if (h->magic != SHM_MAGIC)
@@ -392,10 +369,12 @@ static int shm_connect(struct ibc_tp_ctx *ctx, int dev, const void *handle,
 		return -ENOMEM;
 	conn->ctx = c;
 	snprintf(conn->name, sizeof(conn->name), "%.*s", (int)sizeof(h->name) - 1, h->name);
-	rc = map_named(c, conn->name, sizeof(struct shm_ctrl), false, (void **)&conn->ctrl);
+	rc = seg_open(c, h->recv_pid, h->recv_rank, conn->name, sizeof(struct shm_ctrl),
+		      (void **)&conn->ctrl, &len);
 	if (rc)
 		goto clean_conn;
-	rc = peer_map(c, h->recv_rank, UINT32_MAX, sizeof(struct shm_bell), &bell, NULL);
+	rc = peer_map(c, h->recv_rank, h->recv_pid, UINT32_MAX, sizeof(struct shm_bell), &bell,
+		      NULL);
 	if (rc)
 		goto clean_ctrl;
 	conn->peer_bell = bell;
@@ -409,7 +388,7 @@ static int shm_connect(struct ibc_tp_ctx *ctx, int dev, const void *handle,
 	return 0;
 
 clean_ctrl:
-	munmap(conn->ctrl, sizeof(struct shm_ctrl));
+	munmap(conn->ctrl, len);
 clean_conn:
 	free(conn);
 	return rc;
@@ -435,7 +414,8 @@ static int shm_accept(struct ibc_tp_listener *lst, struct ibc_tp_recv **out)
 		return -ECANCELED;
 	if (!atomic_load_explicit(&conn->ctrl->connected, memory_order_acquire))
 		return -EAGAIN;
-	rc = peer_map(c, conn->ctrl->send_rank, UINT32_MAX, sizeof(struct shm_bell), &bell, NULL);
+	rc = peer_map(c, conn->ctrl->send_rank, conn->ctrl->send_pid, UINT32_MAX,
+		      sizeof(struct shm_bell), &bell, NULL);
 	if (rc)
 		return rc;
 	conn->peer_bell = bell;
@@ -502,7 +482,7 @@ static int shm_mem_alloc(struct ibc_tp_ctx *ctx, size_t size, void **ptr, struct
 	s->id = c->next_seg++;
 	s->len = len;
 	seg_name(c, c->cfg.rank, "m", s->id, s->name);
-	rc = map_named(c, s->name, len, true, &s->base);
+	rc = seg_create(c, s->name, len, &s->fd, &s->base);
 	if (rc) {
 		free(mr);
 		return rc;
@@ -527,8 +507,9 @@ static int shm_mem_free(struct ibc_tp_ctx *ctx, void *ptr, struct ibc_tp_mr *m)
 	s = &c->segs[mr->seg];
 	if (munmap(s->base, s->len) != 0)
 		rc = -errno;
-	if (shm_unlink(s->name) != 0 && !rc)
+	if (close(s->fd) != 0 && !rc)
 		rc = -errno;
+	s->fd = -1;
 	s->base = NULL; /* slot stays so other MR indices remain valid */
 	s->len = 0;
 	free(mr);
@@ -655,7 +636,7 @@ static int desc_ptr(struct shm_conn *conn, const struct shm_desc *d, const void 
 		*p = conn->ctrl->eager[d - conn->ctrl->ring];
 		return 0;
 	}
-	rc = peer_map(conn->ctx, conn->peer_rank, d->seg, 0, &base, &len);
+	rc = peer_map(conn->ctx, conn->peer_rank, conn->peer_pid, d->seg, 0, &base, &len);
 	if (rc)
 		return rc;
 	if (d->off > len || d->size > len - d->off)
@@ -806,7 +787,7 @@ static int conn_close(struct shm_conn *conn)
 		return 0;
 	if (conn->ctrl && munmap(conn->ctrl, sizeof(struct shm_ctrl)) != 0)
 		rc = -errno;
-	if (conn->owner && shm_unlink(conn->name) != 0 && errno != ENOENT && !rc)
+	if (conn->owner && close(conn->fd) != 0 && !rc)
 		rc = -errno;
 	free(conn);
 	return rc;
@@ -843,12 +824,12 @@ static int shm_fini(struct ibc_tp_ctx *ctx)
 		if (!c->segs[i].base)
 			continue;
 		munmap(c->segs[i].base, c->segs[i].len);
-		if (shm_unlink(c->segs[i].name) != 0 && !rc)
+		if (close(c->segs[i].fd) != 0 && !rc)
 			rc = -errno;
 	}
 	if (munmap(c->bell, sizeof(struct shm_bell)) != 0 && !rc)
 		rc = -errno;
-	if (shm_unlink(c->bell_name) != 0 && !rc)
+	if (close(c->bell_fd) != 0 && !rc)
 		rc = -errno;
 	free(c->maps);
 	free(c->segs);
