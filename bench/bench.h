@@ -70,6 +70,10 @@ struct bench_host {
  * (a private copy: its stamp is overwritten with rank 0's). ctx NULL: rank and size from the
  * environment. Returns the rank's exit code (docs/design.md#exit-codes). */
 int bench__rank_main(const struct ibc_rank_ctx *ctx, void *arg);
+/* resources.c: every host can hold the sweep (else exit 2, rank 0 naming the host and the
+ * largest -e that fits) and a warning for more ranks than cores; collective. 0 or the exit
+ * code. */
+int bench__resources_check(struct bench_drv *d, const struct bench_host *me);
 /* Gather every rank's record of len bytes at rank 0: *all (rank 0: nranks records, caller
  * frees; elsewhere NULL). 0 or -errno. */
 int bench__gather_rec(struct bench_drv *d, const struct bench_rank_rec *mine, size_t len,

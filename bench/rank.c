@@ -352,6 +352,8 @@ int bench__rank_main(const struct ibc_rank_ctx *ctx, void *arg)
 	if (!code)
 		code = gather_hosts(&d, &me, &hosts);
 	if (!code)
+		code = bench__resources_check(&d, &me);
+	if (!code)
 		code = with_mem(&d, &me, hosts);
 	free(hosts);
 	ibc_boot_fini(d.boot);

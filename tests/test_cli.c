@@ -333,6 +333,54 @@ static void no_gpu(void)
 	free(r);
 }
 
+/* A sweep that does not fit: a memory cgroup limit of 100 MiB in a fake sysfs tree. -e 64M
+ * on 2 ranks needs 2 x (2 x 64M + overhead): refused before anything is written (exit 2,
+ * the host and the largest -e that fits named); -e 8M fits and runs. More ranks than cores:
+ * a warning. */
+static void resources(void)
+{
+	char root[300], path[400], out[400], env0[350];
+	char *envp[] = { env0, NULL };
+	char *big[] = { (char *)bin, "allreduce", "--np", "2", "-e", "64M", "--out", out, NULL };
+	char *fits[] = { (char *)bin, "allreduce", "--np", "2", "-e", "8M", "-n", "2", "-w", "1",
+			 "--out", out, NULL };
+	char *many[] = { (char *)bin, "allreduce", "--np", "3", "-e", "1K", "-n", "2", "--out",
+			 out, NULL };
+	struct cmd_result *r = malloc(sizeof(*r));
+	FILE *f;
+
+	snprintf(root, sizeof(root), "%s/fakesys", tmpdir);
+	snprintf(path, sizeof(path), "mkdir -p %s/fs/cgroup", root);
+	ok(system(path) == 0, "fake cgroup tree");
+	snprintf(path, sizeof(path), "%s/fs/cgroup/memory.max", root);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("104857600\n", f);
+		fclose(f);
+	}
+	snprintf(env0, sizeof(env0), "IBCOLL_SYSFS_ROOT=%s", root);
+	snprintf(out, sizeof(out), "%s/res-big", tmpdir);
+	run_cmd(big, envp, 60, NULL, NULL, r);
+	is_int(r->code, 2, "a sweep larger than the memory cgroup allows: exit 2");
+	ok(strstr(r->err, "-e") && strstr(r->err, "largest -e that fits") &&
+		   strstr(r->err, ibc_hostname()),
+	   "the message names -e, the host and the largest -e that fits");
+	if (r->code != 2)
+		diag("stderr: %.800s", r->err);
+	ok(!exists(out), "nothing written");
+	snprintf(out, sizeof(out), "%s/res-fits", tmpdir);
+	run_cmd(fits, envp, 120, NULL, NULL, r);
+	is_int(r->code, 0, "a sweep that fits the same limit runs");
+	snprintf(out, sizeof(out), "%s/res-many", tmpdir);
+	run_cmd(many, NULL, 120, NULL, NULL, r);
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 3)
+		ok(r->code == 0 && strstr(r->err, "warning: 3 ranks on host"),
+		   "3 ranks on fewer cores: a warning, and the run goes on");
+	else
+		tap_skip(1, "this machine has 3 or more cores");
+	free(r);
+}
+
 /* A loopback TCP port nobody listens on right now (bound, then released). */
 static int free_port(void)
 {
@@ -503,6 +551,7 @@ int main(void)
 	rejects("-e with a '+'", "-e", "-e", "+1M", NULL, NULL);
 
 	csv_roundtrip();
+	resources();
 	sendrecv("2", "shm", NULL);
 	sendrecv("3", "tcp", NULL);
 	sendrecv("4", "tcp", "--bidir");
