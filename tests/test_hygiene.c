@@ -8,6 +8,12 @@
  * (SIGSTOP) under --np: the job exits 3 within --timeout + 5 s naming the stopped rank and its
  * host; started by hand: each survivor times out once, at --timeout, naming a peer and host.
  *
+ * The fault suite: FAULT_ROUNDS rounds of one random fault at a random moment — SIGKILL or
+ * SIGSTOP of a random rank, or SIGKILL of the launcher, 0-1.5 s after the job's first segment
+ * appeared (setup or timed loop). The seed is printed; IBC_FAULT_SEED=N repeats a run. After
+ * each: the job ends with the documented code within --timeout + 10 s (3 naming the rank for
+ * a rank's fault, 0 if it had finished first), no rank is left, nothing of it in /dev/shm.
+ *
  * The job's id is read from the segment names in a rank's /proc/PID/maps, so the test looks
  * for exactly this job's segments while other jobs run. This process is a child subreaper:
  * ranks orphaned by the launcher's death become its children and are reaped here.
@@ -471,6 +477,68 @@ static void hand_rank_stopped(void)
 	ok(shm_left(j.id) == 0, "by hand, stopped rank killed: nothing of job %s in /dev/shm", j.id);
 }
 
+#define FAULT_ROUNDS 6
+
+/* One random fault (see the head of the file); 4 checks. */
+static void fault_round(unsigned *seed, int round)
+{
+	static char err[65536];
+	const char *what;
+	char needle[64];
+	struct job j;
+	int target, code, sig;
+	pid_t victim;
+	double delay, t0, dt;
+
+	job_init(&j, "fault");
+	start_np(&j, 3, "4K", "16M", "300", "5");
+	target = (int)(rand_r(seed) % 4); /* 3: the launcher */
+	sig = target < 3 && rand_r(seed) % 2 ? SIGSTOP : SIGKILL;
+	delay = (double)(rand_r(seed) % 1500) / 1000.0;
+	ok(wait_segment(&j, -1, 60), "fault %d: job %s started", round, j.id);
+	usleep((useconds_t)(delay * 1e6));
+	j.n = children_of(j.launcher, j.pid, MAX_RANKS);
+	victim = target < 3 && j.n > 0 ? j.pid[target % j.n] : j.launcher;
+	what = victim == j.launcher ? "the launcher" : sig == SIGKILL ? "a rank, killed" :
+								    "a rank, stopped";
+	diag("fault %d: %s (pid %d) %.3f s after the first segment", round, what, (int)victim,
+	     delay);
+	t0 = rc_now();
+	kill(victim, sig);
+	if (victim == j.launcher) {
+		waitpid(j.launcher, NULL, 0);
+		dt = wait_ranks_gone(&j, 10);
+		ok(dt < 2.0, "fault %d, %s: its ranks are gone after %.2f s", round, what, dt);
+		ok(1, "fault %d: no exit code to check (the launcher is the victim)", round);
+	} else {
+		code = wait_exit(j.launcher, 30);
+		dt = rc_now() - t0;
+		slurp(j.err, err, sizeof(err));
+		snprintf(needle, sizeof(needle), "pid %d", (int)victim);
+		ok((code == 3 && dt < 15.0) || code == 0,
+		   "fault %d, %s: exit %d after %.1f s (3 within --timeout + 10 s, or 0 if done)",
+		   round, what, code, dt);
+		if (!ok(code == 0 || strstr(err, needle), "fault %d: stderr names the rank (%s)",
+			round, needle))
+			diag("stderr: %.1500s", err);
+		if (sig == SIGSTOP)
+			kill(victim, SIGKILL);
+		wait_ranks_gone(&j, 10);
+	}
+	ok(j.id[0] && shm_left(j.id) == 0, "fault %d: nothing of job %s in /dev/shm", round, j.id);
+}
+
+static void fault_suite(void)
+{
+	const char *e = getenv("IBC_FAULT_SEED");
+	unsigned seed = e ? (unsigned)strtoul(e, NULL, 10) : (unsigned)time(NULL) ^ getpid();
+	int i;
+
+	diag("fault suite: IBC_FAULT_SEED=%u repeats this run", seed);
+	for (i = 1; i <= FAULT_ROUNDS; i++)
+		fault_round(&seed, i);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -482,7 +550,7 @@ int main(void)
 		return tap_skip_all("cannot become a child subreaper");
 	snprintf(tmp, sizeof(tmp), "/tmp/ibcoll-test-hygiene-%d", (int)getpid());
 	mkdir(tmp, 0755);
-	tap_plan(27);
+	tap_plan(27 + 4 * FAULT_ROUNDS);
 	launcher_killed(SETUP);
 	launcher_killed(LOOP);
 	np_rank_killed(SETUP);
@@ -491,6 +559,7 @@ int main(void)
 	hand_rank_killed(LOOP);
 	np_rank_stopped();
 	hand_rank_stopped();
+	fault_suite();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	if (system(cmd) != 0)
 		diag("could not remove %s", tmp);
