@@ -110,13 +110,17 @@ static int children_of(pid_t parent, pid_t *pids, int max)
 /* The job id in a segment name mapped by pid ("ibcoll-ID-r..."), into id. */
 static bool maps_job_id(pid_t pid, char *id, size_t len)
 {
-	static char buf[1 << 20];
-	char path[64], *p;
+	char path[64], line[1024], *p = NULL;
 	size_t n = 0;
+	FILE *f;
 
+	/* line by line: an ASan build's maps run to megabytes of shadow mappings */
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	slurp(path, buf, sizeof(buf));
-	p = strstr(buf, "ibcoll-");
+	f = fopen(path, "r");
+	while (f && !p && fgets(line, sizeof(line), f))
+		p = strstr(line, "ibcoll-");
+	if (f)
+		fclose(f);
 	if (!p)
 		return false;
 	for (p += 7; *p && *p != '-' && n + 1 < len; p++)
