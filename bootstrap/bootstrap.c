@@ -6,6 +6,7 @@
  * detection is in bootstrap_env.c.
  */
 #include "bootstrap.h"
+#include "boot_wire.h"
 #include "ibc_common.h"
 #include "ibc_id.h"
 #include "ibc_sock.h"
@@ -16,7 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BOOT_MAGIC 0x69624253u /* "ibBS" */
 #define BOOT_SLICE_MS 100
 
 enum {
@@ -26,28 +26,6 @@ enum {
 	TAG_GATHER = 4u << 24,
 	TAG_BCAST = 5u << 24,
 	TAG_SCATTER = 6u << 24,
-};
-
-struct boot_hdr {
-	uint32_t magic;
-	int32_t src;
-	uint32_t tag;
-	uint32_t pad;
-	uint64_t len;
-};
-
-struct boot_peer {
-	int32_t rank, nranks, pid, pad;
-	char host[64];
-	char addr[64]; /* numeric IP of the rank's listener */
-	uint16_t port, pad2[3];
-};
-
-struct boot_table_hdr {
-	int32_t status; /* 0 ok, else -errno and msg says why */
-	int32_t nranks;
-	char job_id[40];
-	char msg[400];
 };
 
 struct boot_sock {
@@ -216,7 +194,8 @@ static int pump_sock(struct ibc_boot *b, int i, uint64_t deadline)
 {
 	struct boot_hdr h;
 	struct boot_msg *m, **tail;
-	int rc = ibc_sock_recv_full(b->socks[i].fd, &h, sizeof(h), deadline);
+	unsigned char raw[sizeof(h)];
+	int rc = ibc_sock_recv_full(b->socks[i].fd, raw, sizeof(raw), deadline);
 
 	if (rc == -ECONNRESET || rc == -EPIPE) {
 		drop_sock(b, i);
@@ -224,7 +203,7 @@ static int pump_sock(struct ibc_boot *b, int i, uint64_t deadline)
 	}
 	if (rc)
 		return rc;
-	if (h.magic != BOOT_MAGIC || h.src < 0 || h.src >= b->nranks || h.len > (1ull << 34)) {
+	if (ibc__boot_decode_hdr(raw, sizeof(raw), b->nranks, &h)) {
 		ibc_err_set("bootstrap: garbage on a connection (is another program using the "
 			    "port?)");
 		drop_sock(b, i);
@@ -441,10 +420,8 @@ static int root_collect(struct ibc_boot *b, struct boot_root *r, uint64_t deadli
 				return rc;
 			continue;
 		}
-		if (m->len == sizeof(p)) {
-			memcpy(&p, m->data, sizeof(p));
+		if (!ibc__boot_decode_hello(m->data, m->len, &p))
 			root_hello(b, r, &p);
-		}
 		free(m);
 	}
 	return 0;
@@ -529,7 +506,6 @@ static int member_rendezvous(struct ibc_boot *b)
 {
 	struct boot_peer self;
 	struct boot_table_hdr th;
-	size_t tlen = sizeof(th) + (size_t)b->nranks * sizeof(struct boot_peer);
 	struct boot_msg *m = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -552,31 +528,74 @@ static int member_rendezvous(struct ibc_boot *b)
 	rc = recv_msg(b, 0, TAG_TABLE, &m);
 	if (rc)
 		return rc;
-	if (m->len < sizeof(th)) {
-		free(m);
-		return -EPROTO;
-	}
-	memcpy(&th, m->data, sizeof(th));
-	if (th.status) {
-		ibc_err_set("bootstrap: %s", th.msg);
-		free(m);
-		return th.status;
-	}
-	if (m->len != tlen || th.nranks != b->nranks) {
-		ibc_err_set("bootstrap: inconsistent job size: this rank (%d) was told %d ranks, "
-			    "rank 0 %d",
-			    b->rank, b->nranks, th.nranks);
-		free(m);
-		return -EINVAL;
-	}
 	b->peers = malloc((size_t)b->nranks * sizeof(*b->peers));
 	if (!b->peers) {
 		free(m);
 		return -ENOMEM;
 	}
-	memcpy(b->peers, m->data + sizeof(th), (size_t)b->nranks * sizeof(*b->peers));
-	snprintf(b->job_id, sizeof(b->job_id), "%s", th.job_id);
+	rc = ibc__boot_decode_table(m->data, m->len, b->nranks, &th, b->peers);
 	free(m);
+	if (rc && th.status)
+		ibc_err_set("bootstrap: %s", th.msg);
+	else if (rc == -EINVAL)
+		ibc_err_set("bootstrap: inconsistent job size: this rank (%d) was told %d ranks, "
+			    "rank 0 %d",
+			    b->rank, b->nranks, th.nranks);
+	if (rc)
+		return rc;
+	snprintf(b->job_id, sizeof(b->job_id), "%s", th.job_id);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- decoding (boot_wire.h) */
+
+int ibc__boot_decode_hdr(const void *buf, size_t len, int nranks, struct boot_hdr *h)
+{
+	if (len != sizeof(*h))
+		return -EPROTO;
+	memcpy(h, buf, sizeof(*h));
+	if (h->magic != BOOT_MAGIC || h->src < 0 || h->src >= nranks || h->len > BOOT_MAX_LEN)
+		return -EPROTO;
+	return 0;
+}
+
+/* The strings of a peer as received: terminated (a sender's are; a stray one's need not be). */
+static void peer_terminate(struct boot_peer *p)
+{
+	p->host[sizeof(p->host) - 1] = '\0';
+	p->addr[sizeof(p->addr) - 1] = '\0';
+}
+
+int ibc__boot_decode_hello(const void *buf, size_t len, struct boot_peer *p)
+{
+	if (len != sizeof(*p))
+		return -EPROTO;
+	memcpy(p, buf, sizeof(*p));
+	peer_terminate(p);
+	return 0;
+}
+
+int ibc__boot_decode_table(const void *buf, size_t len, int nranks, struct boot_table_hdr *th,
+			   struct boot_peer *peers)
+{
+	size_t tlen = sizeof(*th) + (size_t)nranks * sizeof(struct boot_peer);
+	int i;
+
+	memset(th, 0, sizeof(*th));
+	if (len < sizeof(*th))
+		return -EPROTO;
+	memcpy(th, buf, sizeof(*th));
+	th->job_id[sizeof(th->job_id) - 1] = '\0';
+	th->msg[sizeof(th->msg) - 1] = '\0';
+	if (th->status) /* rank 0 sends -errno: anything else is not a status */
+		return th->status < 0 ? th->status : -EPROTO;
+	if (len != tlen || th->nranks != nranks)
+		return -EINVAL;
+	for (i = 0; peers && i < nranks; i++) {
+		memcpy(&peers[i], (const char *)buf + sizeof(*th) + (size_t)i * sizeof(*peers),
+		       sizeof(*peers));
+		peer_terminate(&peers[i]);
+	}
 	return 0;
 }
 
