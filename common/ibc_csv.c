@@ -439,7 +439,8 @@ static int field_end(struct parser *ps)
 	s = malloc(ps->flen + 1);
 	if (!s)
 		return -ENOMEM;
-	memcpy(s, ps->field, ps->flen);
+	if (ps->flen) /* an empty first field: no buffer yet */
+		memcpy(s, ps->field, ps->flen);
 	s[ps->flen] = '\0';
 	ps->flen = 0;
 	ps->rec[ps->nrec++] = s;
@@ -569,7 +570,8 @@ static int parse_all(struct parser *ps)
 		int line = ps->line;
 
 		for (;;) { /* the fields of one record */
-			rc = *ps->p == '"' ? parse_quoted(ps) : parse_unquoted(ps);
+			/* "a,<EOF>" ends in an empty field: nothing to read there */
+			rc = ps->p < ps->end && *ps->p == '"' ? parse_quoted(ps) : parse_unquoted(ps);
 			if (!rc)
 				rc = field_end(ps);
 			if (rc)
