@@ -278,17 +278,18 @@ static int topo_load_xml_file(struct topo *t, const char *path)
 	return 0;
 }
 
-/* A topology not loaded yet, its hwloc handle initialised. */
-static int topo_new(struct topo **out)
+/* *out: a topology not loaded yet, its hwloc handle initialised. ret is the public caller's
+ * result pointer: refused when NULL, else cleared (so it is NULL after any failure). */
+static int topo_new(struct topo **ret, struct topo **out)
 {
 	struct topo *t;
 	int rc;
 
-	if (!out) {
+	if (!ret) {
 		ibc_err_set("topo_load: no place to store the topology");
 		return -EINVAL;
 	}
-	*out = NULL;
+	*ret = NULL;
 	if ((hwloc_get_api_version() >> 16) != (HWLOC_API_VERSION >> 16)) {
 		ibc_err_set("hwloc library %#x does not match the headers ibcoll was built with "
 			    "(%#x): rebuild ibcoll against the installed hwloc",
@@ -352,7 +353,7 @@ destroy_hw:
 int topo_load(const char *xml_path, struct topo **out)
 {
 	struct topo *t;
-	int rc = topo_new(&t);
+	int rc = topo_new(out, &t);
 
 	if (rc)
 		return rc;
@@ -376,19 +377,15 @@ int topo_load_xml_buffer(const char *name, const char *buf, size_t len, struct t
 	char *copy;
 	int rc;
 
-	if (len >= INT_MAX) {
-		ibc_err_set(TOPO_BAD_XML, name);
-		return -EINVAL;
-	}
-	rc = topo_new(&t);
+	rc = topo_new(out, &t);
 	if (rc)
 		return rc;
-	copy = malloc(len + 1); /* hwloc wants the terminating NUL counted */
+	copy = len < INT_MAX ? malloc(len + 1) : NULL; /* hwloc counts the terminating NUL */
 	if (!copy) {
 		hwloc_topology_destroy(t->hw);
 		free(t);
-		ibc_err_set("out of memory for the topology");
-		return -ENOMEM;
+		ibc_err_set("%s: no memory for %zu bytes of XML", name, len);
+		return len < INT_MAX ? -ENOMEM : -EINVAL;
 	}
 	memcpy(copy, buf, len);
 	copy[len] = '\0';
