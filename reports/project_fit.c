@@ -34,6 +34,8 @@ static void add_warn(struct rpt_fit *f, const char *fmt, ...)
 	va_end(ap);
 }
 
+#define FIT_MAX_RANKS (1 << 30) /* a results.csv row's nranks above this is refused */
+
 static int ceil_log2(double p)
 {
 	int d = 0;
@@ -162,6 +164,10 @@ static int collect(const char *name, const struct ibc_csv_table *t, const struct
 			continue;
 		}
 		rc = num(name, line, "nranks", row[c->nranks], 1, &p, err, errlen);
+		if (!rc && p > FIT_MAX_RANKS) /* log2 and the casts to long below stay defined */
+			rc = ibc_err_buf(err, errlen,
+					 "%s:%d: column nranks: '%s' is over %d ranks: not a run",
+					 name, line, row[c->nranks], FIT_MAX_RANKS);
 		if (!rc)
 			rc = num(name, line, "nnodes", row[c->nnodes], 1, &nn, err, errlen);
 		if (!rc)
