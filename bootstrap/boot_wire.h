@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BOOT_MAGIC   0x69624253u /* "ibBS" */
+#define BOOT_MAGIC   0x69624253u  /* "ibBS" */
 #define BOOT_MAX_LEN (1ull << 34) /* longest body a header may announce */
 
 struct boot_hdr {

@@ -15,7 +15,8 @@ static void use_peer(const struct boot_peer *p, const struct boot_peer *other)
 {
 	char msg[512];
 
-	FUZZ_CHECK(memchr(p->host, '\0', sizeof(p->host)) && memchr(p->addr, '\0', sizeof(p->addr)));
+	FUZZ_CHECK(memchr(p->host, '\0', sizeof(p->host)) &&
+		   memchr(p->addr, '\0', sizeof(p->addr)));
 	snprintf(msg, sizeof(msg), "rank %d (host %s, %s:%u) was told %d ranks", p->rank, p->host,
 		 p->addr, p->port, p->nranks);
 	if (other)

@@ -14,7 +14,7 @@
 /* Print c and parse it again from an empty description. */
 static void reparse(const struct rpt_cluster *c)
 {
-	struct rpt_cluster c2 = { 0 };
+	struct rpt_cluster c2 = {0};
 	char *buf = NULL, err[512];
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -26,15 +26,14 @@ static void reparse(const struct rpt_cluster *c)
 	if (rpt_cluster_parse("printed", buf, &c2, err, sizeof(err)))
 		fprintf(stderr, "reparse: %s\n", err);
 	else
-		FUZZ_CHECK(strcmp(c->name, c2.name) == 0 &&
-			   c->gpus_per_node == c2.gpus_per_node &&
+		FUZZ_CHECK(strcmp(c->name, c2.name) == 0 && c->gpus_per_node == c2.gpus_per_node &&
 			   c->switch_radix == c2.switch_radix && c->max_tiers == c2.max_tiers);
 	free(buf);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct rpt_cluster c = { 0 };
+	struct rpt_cluster c = {0};
 	struct rpt_point pt;
 	char err[512], *text;
 	long gpus;

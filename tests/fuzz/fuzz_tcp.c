@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define FUZZ_TCP_RECVS 8
+#define FUZZ_TCP_RECVS	8
 #define FUZZ_TCP_STREAM 65536 /* fits a socket pair's buffer: written before reading */
 
 static void fuzz_hello(const uint8_t *d, size_t n)
@@ -36,7 +36,7 @@ static void fuzz_hello(const uint8_t *d, size_t n)
 
 static void fuzz_handle(const uint8_t *d, size_t n)
 {
-	unsigned char handle[IBC_TP_HANDLE_BYTES] = { 0 };
+	unsigned char handle[IBC_TP_HANDLE_BYTES] = {0};
 	struct sockaddr_storage ss;
 	char name[TCP_ADDR_LEN];
 	uint16_t version, family;
@@ -74,7 +74,7 @@ static struct ibc_tp_recv *fuzz_conn(struct ibc_tp_ctx *ctx, int fd)
 static void fuzz_recvs(struct ibc_tp_ctx *ctx, struct ibc_tp_recv *rv, const uint8_t *spec,
 		       int nrecv, char *buf, size_t buflen)
 {
-	struct ibc_tp_buf b = { .kind = IBC_MEM_HOST, .addr = buf, .len = buflen };
+	struct ibc_tp_buf b = {.kind = IBC_MEM_HOST, .addr = buf, .len = buflen};
 	struct ibc_tp_req *req[FUZZ_TCP_RECVS];
 	struct ibc_tp_mr *mr;
 	size_t off = 0, got;
@@ -150,9 +150,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	switch (data[0] % 3) {
-	case 0: fuzz_hello(data + 1, size - 1); break;
-	case 1: fuzz_handle(data + 1, size - 1); break;
-	default: fuzz_stream(data + 1, size - 1); break;
+	case 0:
+		fuzz_hello(data + 1, size - 1);
+		break;
+	case 1:
+		fuzz_handle(data + 1, size - 1);
+		break;
+	default:
+		fuzz_stream(data + 1, size - 1);
+		break;
 	}
 	if (size > 16)
 		FUZZ_CHECK(tcp__decode_hdr(data + size - 16, 16, &tag, &len) == 0);

@@ -30,7 +30,7 @@ static void count_warning(void *arg, const char *line)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct topo_check_opts co = { 0 };
+	struct topo_check_opts co = {0};
 	struct topo_rank_info info;
 	struct topo_device d;
 	struct topo *t;

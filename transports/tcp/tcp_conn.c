@@ -96,8 +96,7 @@ static void tcp_hello_fill(struct tcp_hello *h, uint16_t kind, uint64_t nonce)
 	h->nonce = nonce; /* opaque bytes, echoed as they came */
 }
 
-int tcp__decode_hello(const void *buf, size_t len, uint16_t kind, uint64_t nonce,
-		      uint16_t *version)
+int tcp__decode_hello(const void *buf, size_t len, uint16_t kind, uint64_t nonce, uint16_t *version)
 {
 	struct tcp_hello h;
 
