@@ -588,7 +588,7 @@ int bench__opts_parse(int argc, char **argv, bool sendrecv, struct bench_opts *o
 	int c, rc;
 
 	set_defaults(o, sendrecv);
-	optind = 1;
+	optind = 0; /* glibc: a full restart, also of a cluster ("-hn5") an earlier parse left */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":b:e:f:i:n:w:c:d:o:h", long_opts, NULL)) != -1) {
 		if (c == 'h') {

@@ -6,6 +6,7 @@
 #ifndef IBC_BOOT_INT_H
 #define IBC_BOOT_INT_H
 
+#include "boot_wire.h"
 #include "bootstrap.h"
 #include "ibc_auth.h"
 #include "ibc_common.h"
@@ -25,37 +26,12 @@ enum {
 	BOOT_TAG_SCATTER = 6u << 24,
 };
 
-/* The largest bootstrap message: a length above it is refused before anything is allocated. */
-#define BOOT_MAX_MSG	  (256u << 20)
 #define BOOT_AUTH_CONTEXT "ibcoll-boot-1"
 
-#define BOOT_MAGIC    0x69624253u /* "ibBS" */
 #define BOOT_SLICE_MS 100
 /* Outside --np, rank 0 listens only from its rendezvous on and answers a handshake at once;
  * one that accepts but stays silent this long is another job's rank 0, busy with its run. */
 #define BOOT_ROOT_ANSWER_MS 5000
-
-struct boot_hdr {
-	uint32_t magic;
-	int32_t src;
-	uint32_t tag;
-	uint32_t pad;
-	uint64_t len;
-};
-
-struct boot_peer {
-	int32_t rank, nranks, pid, pad;
-	char host[64];
-	char addr[64]; /* numeric IP of the rank's listener */
-	uint16_t port, pad2[3];
-};
-
-struct boot_table_hdr {
-	int32_t status; /* 0 ok, else -errno and msg says why */
-	int32_t nranks;
-	char job_id[40];
-	char msg[400];
-};
 
 struct boot_sock {
 	int fd;

@@ -21,13 +21,6 @@ void ibc__boot_fill_self(struct ibc_boot *b, struct boot_peer *p)
 	snprintf(p->addr, sizeof(p->addr), "%s", b->local_addr);
 }
 
-/* Strings from the wire end inside their fields. */
-static void peer_terminate(struct boot_peer *p)
-{
-	p->host[sizeof(p->host) - 1] = '\0';
-	p->addr[sizeof(p->addr) - 1] = '\0';
-}
-
 /* Rank 0's bookkeeping while the ranks join. */
 struct boot_root {
 	struct boot_table_hdr th; /* the outcome, sent to every rank that said hello */
@@ -86,11 +79,8 @@ static int root_collect(struct ibc_boot *b, struct boot_root *r, uint64_t deadli
 				return rc;
 			continue;
 		}
-		if (m->len == sizeof(p)) {
-			memcpy(&p, m->data, sizeof(p));
-			peer_terminate(&p);
+		if (!ibc__boot_decode_hello(m->data, m->len, &p))
 			root_hello(b, r, &p);
-		}
 		free(m);
 	}
 	return 0;
@@ -176,7 +166,6 @@ int ibc__boot_member_rendezvous(struct ibc_boot *b)
 {
 	struct boot_peer self;
 	struct boot_table_hdr th;
-	size_t tlen = sizeof(th) + (size_t)b->nranks * sizeof(struct boot_peer);
 	struct boot_msg *m = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -199,33 +188,24 @@ int ibc__boot_member_rendezvous(struct ibc_boot *b)
 	rc = ibc__boot_recv_msg(b, 0, BOOT_TAG_TABLE, &m);
 	if (rc)
 		return rc;
-	if (m->len < sizeof(th)) {
-		free(m);
-		return -EPROTO;
-	}
-	memcpy(&th, m->data, sizeof(th));
-	th.msg[sizeof(th.msg) - 1] = '\0';
-	th.job_id[sizeof(th.job_id) - 1] = '\0';
-	if (th.status) {
-		ibc_err_set("bootstrap: %s", th.msg);
-		free(m);
-		return th.status;
-	}
-	if (m->len != tlen || th.nranks != b->nranks) {
-		ibc_err_set("bootstrap: inconsistent job size: this rank (%d) was told %d ranks, "
-			    "rank 0 %d",
-			    b->rank, b->nranks, th.nranks);
-		free(m);
-		return -EINVAL;
-	}
 	b->peers = malloc((size_t)b->nranks * sizeof(*b->peers));
 	if (!b->peers) {
 		free(m);
 		return -ENOMEM;
 	}
-	memcpy(b->peers, m->data + sizeof(th), (size_t)b->nranks * sizeof(*b->peers));
-	for (rc = 0; rc < b->nranks; rc++)
-		peer_terminate(&b->peers[rc]);
+	rc = ibc__boot_decode_table(m->data, m->len, b->nranks, &th, b->peers);
+	if (rc == -EPROTO)
+		ibc_err_set("bootstrap: rank 0's table is malformed (another program on the port?)");
+	else if (rc == -EINVAL)
+		ibc_err_set("bootstrap: inconsistent job size: this rank (%d) was told %d ranks, "
+			    "rank 0 %d",
+			    b->rank, b->nranks, th.nranks);
+	else if (rc)
+		ibc_err_set("bootstrap: %s", th.msg);
+	if (rc) {
+		free(m);
+		return rc;
+	}
 	b->joined = true;
 	snprintf(b->job_id, sizeof(b->job_id), "%s", th.job_id);
 	free(m);

@@ -231,7 +231,8 @@ static int read_hdr(struct ibc_boot *b, int i, uint64_t deadline, struct boot_hd
 	struct boot_sock *s = &b->socks[i];
 	/* a connection not yet named by a message gets 2 s from now for its header */
 	uint64_t first = IBC_MIN(deadline, ibc_sock_deadline(IBC_AUTH_DEADLINE_MS));
-	int rc = ibc_sock_recv_full(s->fd, h, sizeof(*h), s->src < 0 ? first : deadline);
+	unsigned char raw[sizeof(*h)];
+	int rc = ibc_sock_recv_full(s->fd, raw, sizeof(raw), s->src < 0 ? first : deadline);
 
 	*ok = false;
 	if (rc == -ECONNRESET || rc == -EPIPE) {
@@ -245,7 +246,7 @@ static int read_hdr(struct ibc_boot *b, int i, uint64_t deadline, struct boot_hd
 	}
 	if (rc)
 		return rc;
-	if (h->magic != BOOT_MAGIC || h->src < 0 || h->src >= b->nranks || h->len > BOOT_MAX_MSG ||
+	if (ibc__boot_decode_hdr(raw, sizeof(raw), b->nranks, h) ||
 	    (s->src >= 0 && h->src != s->src)) {
 		ibc__boot_log_drop(b->rank, s->fd, "garbage, a wrong rank or an oversized length "
 						   "(is another program using the port?)");

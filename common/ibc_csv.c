@@ -591,7 +591,8 @@ static int parse_all(struct parser *ps)
 
 		for (;;) { /* the fields of one record */
 			ps->fcol = ps->col;
-			rc = *ps->p == '"' ? parse_quoted(ps) : parse_unquoted(ps);
+			/* "a,<EOF>" ends in an empty field: nothing to read there */
+			rc = ps->p < ps->end && *ps->p == '"' ? parse_quoted(ps) : parse_unquoted(ps);
 			if (!rc)
 				rc = field_end(ps);
 			if (rc)

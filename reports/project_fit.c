@@ -38,7 +38,7 @@ static int ceil_log2(double p)
 {
 	int d = 0;
 
-	while (d < 62 && (double)(1L << d) < p) /* p <= FIT_MAX_RANKS; never a shift past 62 */
+	while (d < 62 && (double)(1L << d) < p) /* rows hold at most 2^40 ranks; never past 62 */
 		d++;
 	return d;
 }

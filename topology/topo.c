@@ -278,17 +278,18 @@ static int topo_load_xml_file(struct topo *t, const char *path)
 	return 0;
 }
 
-int topo_load(const char *xml_path, struct topo **out)
+/* *out: a topology not loaded yet, its hwloc handle initialised. ret is the public caller's
+ * result pointer: refused when NULL, else cleared (so it is NULL after any failure). */
+static int topo_new(struct topo **ret, struct topo **out)
 {
 	struct topo *t;
-	const char *env;
 	int rc;
 
-	if (!out) {
+	if (!ret) {
 		ibc_err_set("topo_load: no place to store the topology");
 		return -EINVAL;
 	}
-	*out = NULL;
+	*ret = NULL;
 	if ((hwloc_get_api_version() >> 16) != (HWLOC_API_VERSION >> 16)) {
 		ibc_err_set("hwloc library %#x does not match the headers ibcoll was built with "
 			    "(%#x): rebuild ibcoll against the installed hwloc",
@@ -303,19 +304,26 @@ int topo_load(const char *xml_path, struct topo **out)
 	if (hwloc_topology_init(&t->hw) < 0) {
 		rc = errno ? -errno : -ENOMEM;
 		ibc_err_set("hwloc_topology_init failed: %s", strerror(-rc));
-		goto free_topo;
+		free(t);
+		return rc;
 	}
-	if (xml_path) {
-		rc = topo_load_xml_file(t, xml_path);
-		if (rc < 0)
-			goto destroy_hw;
-	}
+	*out = t;
+	return 0;
+}
+
+/* Load t from its source (set before: XML when t->from_xml, else the live machine) and find
+ * its devices; on failure t is destroyed. */
+static int topo_finish(struct topo *t)
+{
+	const char *env;
+	int rc;
+
 	/* Keep every bridge: PIX/PXB/PHB are counted on them. */
 	hwloc_topology_set_io_types_filter(t->hw, HWLOC_TYPE_FILTER_KEEP_ALL);
 	if (hwloc_topology_load(t->hw) < 0) {
-		if (xml_path) {
+		if (t->from_xml) {
 			rc = -EINVAL;
-			ibc_err_set(TOPO_BAD_XML, xml_path);
+			ibc_err_set(TOPO_BAD_XML, t->source);
 		} else {
 			rc = errno ? -errno : -EIO;
 			ibc_err_set("hwloc could not read this machine's topology: %s (is /sys "
@@ -325,12 +333,11 @@ int topo_load(const char *xml_path, struct topo **out)
 		goto destroy_hw;
 	}
 	env = getenv("IBCOLL_SYSFS_ROOT");
-	if (!xml_path || (env && *env))
+	if (!t->from_xml || (env && *env))
 		topo_set_sysfs_root(t, ibc_sysfs_root());
 	rc = topo_discover(t);
 	if (rc < 0)
 		goto free_devs;
-	*out = t;
 	return 0;
 
 free_devs:
@@ -339,8 +346,63 @@ free_devs:
 	free(t->gpus);
 destroy_hw:
 	hwloc_topology_destroy(t->hw);
-free_topo:
 	free(t);
+	return rc;
+}
+
+int topo_load(const char *xml_path, struct topo **out)
+{
+	struct topo *t;
+	int rc = topo_new(out, &t);
+
+	if (rc)
+		return rc;
+	if (xml_path) {
+		rc = topo_load_xml_file(t, xml_path);
+		if (rc < 0) {
+			hwloc_topology_destroy(t->hw);
+			free(t);
+			return rc;
+		}
+	}
+	rc = topo_finish(t);
+	if (!rc)
+		*out = t;
+	return rc;
+}
+
+int topo_load_xml_buffer(const char *name, const char *buf, size_t len, struct topo **out)
+{
+	struct topo *t;
+	char *copy;
+	int rc;
+
+	rc = topo_new(out, &t);
+	if (rc)
+		return rc;
+	copy = len < INT_MAX ? malloc(len + 1) : NULL; /* hwloc counts the terminating NUL */
+	if (!copy) {
+		hwloc_topology_destroy(t->hw);
+		free(t);
+		ibc_err_set("%s: no memory for %zu bytes of XML", name, len);
+		return len < INT_MAX ? -ENOMEM : -EINVAL;
+	}
+	memcpy(copy, buf, len);
+	copy[len] = '\0';
+	t->from_xml = 1;
+	snprintf(t->source, sizeof(t->source), "%s", name);
+	rc = hwloc_topology_set_xmlbuffer(t->hw, copy, (int)len + 1);
+	if (rc < 0) {
+		free(copy);
+		hwloc_topology_destroy(t->hw);
+		free(t);
+		ibc_err_set(TOPO_BAD_XML, name);
+		return -EINVAL;
+	}
+	rc = topo_finish(t);
+	free(copy); /* hwloc parsed it during the load */
+	if (!rc)
+		*out = t;
 	return rc;
 }
 

@@ -17,6 +17,9 @@ struct topo; /* opaque */
  * Errors: -ENOENT (no such file), -EINVAL (malformed XML: message names the file),
  * other -errno for hwloc failures. *t owned by caller (topo_destroy). */
 int topo_load(const char *xml_path, struct topo **t);
+/* The same from an hwloc v2 XML document of len bytes in memory (name is used in messages and
+ * as topo_source()); -EINVAL when it is malformed. */
+int topo_load_xml_buffer(const char *name, const char *buf, size_t len, struct topo **t);
 void topo_destroy(struct topo *t);
 
 /* Path classes as `nvidia-smi topo -m` prints them, nearest first. */

@@ -96,24 +96,41 @@ static void tcp_hello_fill(struct tcp_hello *h, uint16_t kind, uint64_t nonce)
 	h->nonce = nonce; /* opaque bytes, echoed as they came */
 }
 
+int tcp__decode_hello(const void *buf, size_t len, uint16_t kind, uint64_t nonce, uint16_t *version)
+{
+	struct tcp_hello h;
+
+	*version = 0;
+	if (len != sizeof(h))
+		return 1;
+	memcpy(&h, buf, sizeof(h));
+	if (ntohl(h.magic) != TCP_MAGIC)
+		return 1;
+	*version = ntohs(h.version);
+	if (*version != TCP_VERSION)
+		return -EPROTONOSUPPORT;
+	if (ntohs(h.kind) != kind || h.nonce != nonce)
+		return -EPROTO;
+	return 0;
+}
+
 /* Check a received hello; 0 or -EPROTO (with the connection failed), 1 = not ibcoll at all. */
 static int tcp_hello_check(struct tcp_conn *c, uint16_t kind)
 {
-	const struct tcp_hello *h = &c->hello;
+	uint16_t version;
+	int rc = tcp__decode_hello(&c->hello, sizeof(c->hello), kind, c->nonce, &version);
 
-	if (ntohl(h->magic) != TCP_MAGIC)
-		return 1;
-	if (ntohs(h->version) != TCP_VERSION)
+	if (rc == -EPROTONOSUPPORT)
 		return tcp__conn_fail(c, -EPROTO,
 				      "peer %s speaks tcp transport protocol %u, this side %u: "
 				      "run the same ibcoll version everywhere",
-				      c->peer, ntohs(h->version), TCP_VERSION);
-	if (ntohs(h->kind) != kind || h->nonce != c->nonce)
+				      c->peer, version, TCP_VERSION);
+	if (rc == -EPROTO)
 		return tcp__conn_fail(c, -EPROTO,
 				      "peer %s answered for another listener (stale handle or "
 				      "reused port?)",
 				      c->peer);
-	return 0;
+	return rc;
 }
 
 /* Move the handshake buffer; 0 when complete, -EAGAIN, or an error (connection failed). */
@@ -357,30 +374,27 @@ int tcp__close_listen(struct ibc_tp_listener *l)
 /* ---------------------------------------------------------------------------------------- */
 /* connect */
 
-static int tcp_handle_addr(struct ibc_tp_ctx *ctx, const void *handle, struct sockaddr_storage *ss,
-			   socklen_t *len)
+int tcp__decode_handle(const void *handle, struct sockaddr_storage *ss, socklen_t *len,
+		       uint16_t *version, uint16_t *family)
 {
 	struct tcp_handle h;
 
 	memcpy(&h, handle, sizeof(h));
 	memset(ss, 0, sizeof(*ss));
+	*version = ntohs(h.version);
+	*family = ntohs(h.family);
 	if (ntohl(h.magic) != TCP_MAGIC)
-		return tcp_err(ctx, -EINVAL,
-			       "tcp: connect with a handle that is not a tcp "
-			       "listener's (another transport's, or corrupted)");
-	if (ntohs(h.version) != TCP_VERSION)
-		return tcp_err(ctx, -EPROTO,
-			       "tcp: listener speaks tcp transport protocol %u, this side %u: run "
-			       "the same ibcoll version everywhere",
-			       ntohs(h.version), TCP_VERSION);
-	if (ntohs(h.family) == 4) {
+		return -EINVAL;
+	if (*version != TCP_VERSION)
+		return -EPROTONOSUPPORT;
+	if (*family == 4) {
 		struct sockaddr_in *in = (struct sockaddr_in *)(void *)ss;
 
 		in->sin_family = AF_INET;
 		in->sin_port = h.port;
 		memcpy(&in->sin_addr, h.addr, 4);
 		*len = sizeof(*in);
-	} else if (ntohs(h.family) == 6) {
+	} else if (*family == 6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
 
 		in6->sin6_family = AF_INET6;
@@ -389,9 +403,28 @@ static int tcp_handle_addr(struct ibc_tp_ctx *ctx, const void *handle, struct so
 		memcpy(&in6->sin6_addr, h.addr, 16);
 		*len = sizeof(*in6);
 	} else {
-		return tcp_err(ctx, -EINVAL, "tcp: handle has unknown address family %u",
-			       ntohs(h.family));
+		return -EAFNOSUPPORT;
 	}
+	return 0;
+}
+
+static int tcp_handle_addr(struct ibc_tp_ctx *ctx, const void *handle, struct sockaddr_storage *ss,
+			   socklen_t *len)
+{
+	uint16_t version, family;
+	int rc = tcp__decode_handle(handle, ss, len, &version, &family);
+
+	if (rc == -EINVAL)
+		return tcp_err(ctx, -EINVAL,
+			       "tcp: connect with a handle that is not a tcp "
+			       "listener's (another transport's, or corrupted)");
+	if (rc == -EPROTONOSUPPORT)
+		return tcp_err(ctx, -EPROTO,
+			       "tcp: listener speaks tcp transport protocol %u, this side %u: run "
+			       "the same ibcoll version everywhere",
+			       version, TCP_VERSION);
+	if (rc)
+		return tcp_err(ctx, -EINVAL, "tcp: handle has unknown address family %u", family);
 	return 0;
 }
 

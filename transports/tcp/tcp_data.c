@@ -169,12 +169,25 @@ static bool tcp_recv_discard(struct tcp_conn *c)
 	return false;
 }
 
+int tcp__decode_hdr(const void *buf, size_t len, uint32_t *tag, uint64_t *size)
+{
+	struct tcp_hdr h;
+
+	if (len != sizeof(h))
+		return -EPROTO;
+	memcpy(&h, buf, sizeof(h));
+	*tag = ntohl(h.tag);
+	*size = be64toh(h.size);
+	return 0;
+}
+
 /* Match the complete header in c->rhdr against the oldest open receive. */
 static void tcp_recv_match(struct tcp_conn *c, struct ibc_tp_req *r)
 {
-	uint32_t tag = ntohl(c->rhdr.tag);
-	uint64_t size = be64toh(c->rhdr.size);
+	uint32_t tag;
+	uint64_t size;
 
+	tcp__decode_hdr(&c->rhdr, sizeof(c->rhdr), &tag, &size);
 	c->rhdr_got = 0;
 	r->got_tag = tag;
 	r->got_size = size;

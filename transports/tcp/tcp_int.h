@@ -274,8 +274,24 @@ int tcp__connect(struct ibc_tp_ctx *ctx, int dev, const void *handle, struct ibc
 int tcp__close_send(struct ibc_tp_send *s);
 int tcp__close_recv(struct ibc_tp_recv *r);
 
+/* The wire's decoders, pure functions over received bytes (the fuzz harness
+ * tests/fuzz/fuzz_tcp.c calls them too). A hello of len bytes expected to be of kind for the
+ * listener nonce: 0, 1 when it is not an ibcoll hello at all (short or wrong magic),
+ * -EPROTONOSUPPORT for another protocol version (*version says which), -EPROTO when it
+ * answers another listener or is of the wrong kind. */
+int tcp__decode_hello(const void *buf, size_t len, uint16_t kind, uint64_t nonce,
+		      uint16_t *version);
+/* A listener's handle (IBC_TP_HANDLE_BYTES at handle) into the address to connect to: 0,
+ * -EINVAL (not a tcp handle), -EPROTONOSUPPORT (another version, *version says which) or
+ * -EAFNOSUPPORT (unknown family, *family says which). */
+int tcp__decode_handle(const void *handle, struct sockaddr_storage *ss, socklen_t *len,
+		       uint16_t *version, uint16_t *family);
+
 /* ---------------------------------------------------------------------------------------- */
 /* tcp_data.c: registration, data path, sleeping */
+
+/* A message header (len bytes): 0 with the tag and the payload size, -EPROTO when short. */
+int tcp__decode_hdr(const void *buf, size_t len, uint32_t *tag, uint64_t *size);
 
 int tcp__reg_mr(struct ibc_tp_ctx *ctx, int dev, const struct ibc_tp_buf *buf,
 		struct ibc_tp_mr **out);
