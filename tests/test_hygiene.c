@@ -409,8 +409,19 @@ static void hand_rank_killed(enum when w)
 		seen = seen && wait_rows(j.out, 1, 60);
 	ok(seen, "by hand, rank 1 %s: job %s running", when_name(w), id);
 	kill(j.pid[1], SIGKILL);
-	for (r = 0; r < 3; r++)
-		bad |= r != 1 && wait_exit(j.pid[r], 40) != 3;
+	for (r = 0; r < 3; r++) {
+		int code = r != 1 ? wait_exit(j.pid[r], 40) : 3;
+
+		if (code != 3) {
+			static char log[8192];
+			char path[400];
+
+			snprintf(path, sizeof(path), "%s.%d.err", j.dir, r);
+			slurp(path, log, sizeof(log));
+			diag("rank %d exited %d: %.4000s", r, code, log);
+		}
+		bad |= code != 3;
+	}
 	waitpid(j.pid[1], NULL, 0);
 	ok(!bad, "by hand, rank 1 SIGKILLed %s: ranks 0 and 2 exit 3", when_name(w));
 	ok(shm_left(id) == 0, "by hand, rank 1 SIGKILLed %s: nothing of job %s in /dev/shm",

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ibc_common.h"
@@ -255,6 +256,47 @@ static int topo_discover(struct topo *t)
 	return 0;
 }
 
+/* hwloc crashes on some malformed XML while it loads it (2.9: a NUMA node without
+ * complete_nodeset dereferences a NULL bitmap). A file a user names is first loaded by a
+ * child process: when hwloc crashes there, the file is refused with a message instead of
+ * ibcoll dying with it. 0 (the child loaded it, or refused it as hwloc does: the parent's own
+ * load then says why) or -EINVAL with the error text set. */
+#define TOPO_PROBE_REFUSED 42 /* the probe's exit when hwloc refused the file (no crash) */
+
+static int topo_xml_probe(const char *path)
+{
+	int st = 0;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return 0; /* no child to spare: load it here, as before */
+	if (pid == 0) {
+		hwloc_topology_t hw;
+		int ok = hwloc_topology_init(&hw) == 0;
+
+		if (ok) {
+			hwloc_topology_set_io_types_filter(hw, HWLOC_TYPE_FILTER_KEEP_ALL);
+			ok = hwloc_topology_set_xml(hw, path) == 0 && hwloc_topology_load(hw) == 0;
+			hwloc_topology_destroy(hw);
+		}
+		_exit(ok ? 0 : TOPO_PROBE_REFUSED);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	/* any other end is a crash: a signal, or a sanitizer's report and exit */
+	if (WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == TOPO_PROBE_REFUSED))
+		return 0;
+	if (WIFSIGNALED(st))
+		ibc_err_set("hwloc crashed (signal %d, %s) while reading topology file %s: it is "
+			    "not a topology hwloc can load; make it again with lstopo --of xml FILE",
+			    WTERMSIG(st), strsignal(WTERMSIG(st)), path);
+	else
+		ibc_err_set("hwloc crashed (exit %d) while reading topology file %s: it is not a "
+			    "topology hwloc can load; make it again with lstopo --of xml FILE",
+			    WEXITSTATUS(st), path);
+	return -EINVAL;
+}
+
 static int topo_load_xml_file(struct topo *t, const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -269,6 +311,9 @@ static int topo_load_xml_file(struct topo *t, const char *path)
 		return rc;
 	}
 	fclose(f);
+	rc = topo_xml_probe(path);
+	if (rc)
+		return rc;
 	if (hwloc_topology_set_xml(t->hw, path) < 0) {
 		ibc_err_set(TOPO_BAD_XML, path);
 		return -EINVAL;
