@@ -27,8 +27,8 @@ int ibc__boot_key(const struct ibc_boot_opts *o, const char *root, struct ibc_au
 		ibc_err_prefix("bootstrap: ");
 		return -ENOKEY;
 	}
-	if (key->len || o->nranks < 2)
-		return 0;
+	if (key->len || o->nranks == 1 || o->wireup == IBC_WIREUP_PMIX)
+		return 0; /* under PMIx rank 0 makes the key and PMIx hands it to the others */
 	if (o->require_auth) {
 		ibc_err_set(
 		    "bootstrap: --require-auth but no job key: set IBCOLL_JOB_KEY (hex, e.g. "

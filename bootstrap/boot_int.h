@@ -65,6 +65,8 @@ struct ibc_boot {
 	int root_port;
 	struct ibc_auth_key key;
 	bool joined; /* the rendezvous is over: a late hello is another job's */
+	int wireup;  /* enum ibc_wireup */
+	bool pmix;   /* PMIx_Init succeeded: PMIx_Finalize at ibc_boot_fini() */
 };
 
 /* Every wait looks here between its slices: also the --np parent's heartbeat (launch.h). */
@@ -102,5 +104,15 @@ int ibc__boot_key(const struct ibc_boot_opts *o, const char *root, struct ibc_au
 int ibc__boot_auth_accept(int fd, const struct ibc_auth_key *key, struct ibc_auth **a);
 /* Log why a connection that had not proved itself was dropped. */
 void ibc__boot_log_drop(int rank, int fd, const char *why);
+
+/* boot_pmix.c (docs/design.md#pmix): whether this build knows PMIx; PMIx_Init and the job's
+ * size and this rank (-ENOTSUP: no PMIx library, -EHOSTDOWN: the server is gone, with
+ * ibc_err_get() saying what to do); publish this rank's record (and rank 0's job id and key),
+ * one fence, read every peer's: b->peers, b->job_id and b->key filled (-ETIMEDOUT naming the
+ * ranks that never published); PMIx_Finalize. */
+bool ibc__boot_pmix_built(void);
+int ibc__boot_pmix_init(struct ibc_boot *b, int *rank, int *nranks);
+int ibc__boot_pmix_exchange(struct ibc_boot *b);
+void ibc__boot_pmix_fini(struct ibc_boot *b);
 
 #endif

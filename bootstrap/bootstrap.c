@@ -489,7 +489,7 @@ static int boot_new(const struct ibc_boot_opts *o, struct ibc_boot **out)
 	b->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 60000;
 	b->abort_flag = o->abort_flag;
 	b->listen_fd = -1;
-	b->gone = calloc((size_t)b->nranks, sizeof(bool));
+	b->gone = calloc((size_t)IBC_MAX(b->nranks, 1), sizeof(bool)); /* PMIx: size unknown yet */
 	if (!b->gone) {
 		free(b);
 		return -ENOMEM;
@@ -573,6 +573,53 @@ static int boot_join(struct ibc_boot *b, const struct ibc_boot_opts *o, const ch
 	return rc ? rc : ibc__boot_member_rendezvous(b);
 }
 
+/* The ranks meet through the launcher's PMIx server: its rank and size (checked against the
+ * launcher's variables), a listener on this host's address, one exchange. */
+static int boot_pmix(struct ibc_boot *b, const struct ibc_boot_opts *o, const char *job)
+{
+	char ifname[32];
+	bool *gone;
+	int rc, rank, nranks;
+
+	rc = ibc__boot_pmix_init(b, &rank, &nranks);
+	if (rc)
+		return rc;
+	b->pmix = true;
+	if ((o->nranks > 0 && nranks != o->nranks) || rank != o->rank || rank < 0 ||
+	    rank >= nranks) {
+		ibc_err_set("bootstrap: PMIx says rank %d of %d, the launcher's variables say rank "
+			    "%d of %d: the environment is another job's",
+			    rank, nranks, o->rank, o->nranks);
+		return -EINVAL;
+	}
+	b->rank = rank;
+	b->nranks = nranks;
+	gone = realloc(b->gone, (size_t)nranks * sizeof(*gone));
+	if (!gone)
+		return -ENOMEM;
+	memset(gone, 0, (size_t)nranks * sizeof(*gone));
+	b->gone = gone;
+	if (nranks == 1)
+		return boot_single(b, job);
+	if (ibc_sock_pick_ip(getenv("IBCOLL_BOOT_IF"), b->local_addr, sizeof(b->local_addr),
+			     ifname, sizeof(ifname))) {
+		ibc_err_set("bootstrap: rank %d has no IPv4 address to listen on%s%s (set "
+			    "IBCOLL_BOOT_IF to an interface that is up)",
+			    rank, getenv("IBCOLL_BOOT_IF") ? " among IBCOLL_BOOT_IF=" : "",
+			    getenv("IBCOLL_BOOT_IF") ? getenv("IBCOLL_BOOT_IF") : "");
+		return -EADDRNOTAVAIL;
+	}
+	rc = boot_listen_member(b);
+	if (rc)
+		return rc;
+	if (rank == 0 && !b->key.len) { /* rank 0 makes the job key, PMIx hands it out */
+		randombytes_buf(b->key.bytes, IBC_AUTH_KEY_GEN);
+		b->key.len = IBC_AUTH_KEY_GEN;
+	}
+	snprintf(b->job_id, sizeof(b->job_id), "%s", job);
+	return ibc__boot_pmix_exchange(b);
+}
+
 int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **out)
 {
 	struct ibc_boot *b;
@@ -591,7 +638,17 @@ int ibc_boot_init(const struct ibc_boot_opts *o, struct ibc_boot **out)
 		snprintf(job, sizeof(job), "%s", o->job_id);
 	else
 		ibc_new_id(job, sizeof(job));
-	rc = b->nranks == 1 ? boot_single(b, job) : boot_join(b, o, job);
+	b->wireup = o->wireup;
+	if (o->wireup == IBC_WIREUP_PMIX)
+		rc = boot_pmix(b, o, job);
+	else if (b->nranks == 1)
+		rc = boot_single(b, job);
+	else
+		rc = boot_join(b, o, job);
+	if (!rc && b->nranks == 1 && b->wireup != IBC_WIREUP_PMIX)
+		b->wireup = IBC_WIREUP_SINGLE;
+	else if (!rc && b->wireup == IBC_WIREUP_SINGLE)
+		b->wireup = IBC_WIREUP_ROOT;
 	if (rc) {
 		ibc_boot_fini(b);
 		return rc;
@@ -618,6 +675,8 @@ void ibc_boot_fini(struct ibc_boot *b)
 	free(b->socks);
 	free(b->peers);
 	free(b->gone);
+	if (b->pmix)
+		ibc__boot_pmix_fini(b);
 	sodium_memzero(&b->key, sizeof(b->key));
 	free(b);
 }
@@ -653,6 +712,14 @@ const char *ibc_boot_job_id(const struct ibc_boot *b)
 const char *ibc_boot_local_addr(const struct ibc_boot *b)
 {
 	return b->local_addr;
+}
+bool ibc_boot_pmix_built(void)
+{
+	return ibc__boot_pmix_built();
+}
+int ibc_boot_wireup(const struct ibc_boot *b)
+{
+	return b->wireup;
 }
 int ibc_boot_pid(const struct ibc_boot *b, int rank)
 {

@@ -16,6 +16,7 @@
 #ifndef IBC_BOOTSTRAP_H
 #define IBC_BOOTSTRAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,19 +27,37 @@ struct ibc_boot_env {
 	int rank, nranks;
 	char source[32]; /* "ibcoll", "ompi", "pmix", "pmi", "slurm", "single" */
 	char root[256]; /* "host:port" or "" */
+	int wireup;	/* enum ibc_wireup: how the ranks will meet */
 	char job_id[40]; /* shared by all ranks when the launcher provides one, else "" */
 };
 
+/* How the ranks of a job meet, in order of precedence (docs/design.md#bootstrap): an explicit
+ * IBCOLL_ROOT, the launcher's PMIx server, the Slurm environment without PMIx (a port derived
+ * from the job id), ibcoll's own --np launcher; or nothing to meet (one rank). */
+enum ibc_wireup {
+	IBC_WIREUP_SINGLE,
+	IBC_WIREUP_ROOT,  /* "root": TCP rendezvous at IBCOLL_ROOT */
+	IBC_WIREUP_PMIX,  /* "pmix": PMIx_Put / PMIx_Fence / PMIx_Get */
+	IBC_WIREUP_SLURM, /* "slurm": TCP rendezvous on the first host, port from the job id */
+	IBC_WIREUP_LOCAL, /* "local": the --np fork launcher (its own root address) */
+};
+const char *ibc_wireup_name(int wireup);
+/* Whether this build can wire up through PMIx (libpmix-dev was found at build time). */
+bool ibc_boot_pmix_built(void);
+
 /* Read rank/size/root from the environment. Returns 0, or -EINVAL with ibc_err_get() naming the
- * variables that are inconsistent or malformed. With no launcher at all: rank 0 of 1. */
+ * variables that are inconsistent or malformed. With no launcher at all: rank 0 of 1. Under
+ * PMIx without a size variable (OMPI_COMM_WORLD_SIZE, SLURM_NTASKS) nranks is 0: PMIx tells
+ * it at ibc_boot_init(). */
 int ibc_boot_env_detect(struct ibc_boot_env *env);
 
 /* First host of a Slurm node list ("n[01-04,7],gpu2" -> "n01"). 0 or -EINVAL. */
 int ibc_boot_slurm_first_host(const char *nodelist, char *host, size_t len);
 
 struct ibc_boot_opts {
-	int rank, nranks;
-	const char *root; /* "host:port"; may be NULL when nranks == 1 */
+	int rank, nranks; /* under IBC_WIREUP_PMIX checked against PMIx's (nranks 0: PMIx's) */
+	int wireup;	  /* enum ibc_wireup; 0 (single) acts as root for nranks > 1 */
+	const char *root; /* "host:port"; may be NULL when nranks == 1 or under PMIx */
 	int root_fd; /* >= 0: an already-bound listening socket for rank 0 (--np launcher) */
 	const char *job_id; /* NULL: rank 0 makes one and shares it */
 	int timeout_ms;
@@ -64,6 +83,7 @@ int ibc_boot_nnodes(const struct ibc_boot *b);
 const char *ibc_boot_host(const struct ibc_boot *b, int rank); /* hostname of a rank */
 const char *ibc_boot_job_id(const struct ibc_boot *b);
 const char *ibc_boot_local_addr(const struct ibc_boot *b); /* IP that reaches the root */
+int ibc_boot_wireup(const struct ibc_boot *b);		   /* enum ibc_wireup used */
 int ibc_boot_pid(const struct ibc_boot *b, int rank);
 /* The job key (borrowed, lives as long as b), *len 0 when the job has none. */
 const unsigned char *ibc_boot_job_key(const struct ibc_boot *b, size_t *len);

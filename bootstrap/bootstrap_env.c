@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bootstrap_env.c - who launched this rank (bootstrap.h): rank and size from the launcher's
- * environment (ibcoll's --np launcher, Open MPI, PMI, Slurm; PMIx alone is refused), and the
- * rendezvous address (IBCOLL_ROOT, or under Slurm a port derived from the job on the first
- * host of the node list).
+ * environment (ibcoll's --np launcher, Open MPI, PMI, Slurm, PMIx), and how the ranks will
+ * meet (enum ibc_wireup): IBCOLL_ROOT, else the launcher's PMIx server, else under Slurm a
+ * port derived from the job on the first host of the node list.
  */
 #include "bootstrap.h"
 #include "ibc_common.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,38 @@ int ibc_boot_slurm_first_host(const char *nl, char *host, size_t len)
 	return 0;
 }
 
+const char *ibc_wireup_name(int w)
+{
+	static const char *const names[] = { "single", "root", "pmix", "slurm", "local" };
+
+	return w >= 0 && w < (int)IBC_ARRAY_SIZE(names) ? names[w] : "?";
+}
+
+/* Under a PMIx server: PMIX_RANK is this rank; the size is the launcher's variable when one
+ * was found (have_size), else PMIx's, read at ibc_boot_init (nranks 0). */
+static int pmix_rank(struct ibc_boot_env *e, bool have_size)
+{
+	long r;
+
+	if (ibc_parse_int(env("PMIX_RANK"), 0, 1 << 30, &r)) {
+		ibc_err_set("PMIX_RANK=%s is not a rank number", env("PMIX_RANK"));
+		return -EINVAL;
+	}
+	if (have_size && r != e->rank) {
+		ibc_err_set("PMIX_RANK=%ld but the launcher's rank variable (%s) says %d: launch "
+			    "with one launcher",
+			    r, e->source, e->rank);
+		return -EINVAL;
+	}
+	e->rank = (int)r;
+	if (!have_size) {
+		e->nranks = 0;
+		snprintf(e->source, sizeof(e->source), "pmix");
+	}
+	e->wireup = IBC_WIREUP_PMIX;
+	return 0;
+}
+
 int ibc_boot_env_detect(struct ibc_boot_env *e)
 {
 	static const struct {
@@ -100,13 +133,13 @@ int ibc_boot_env_detect(struct ibc_boot_env *e)
 			break;
 		}
 	}
-	if (i == IBC_ARRAY_SIZE(launchers) && env("PMIX_RANK")) {
-		ibc_err_set("PMIX_RANK is set but the job size is unknown: launch with mpirun "
-			    "(OMPI_COMM_WORLD_SIZE) or srun, or set IBCOLL_RANK and IBCOLL_NRANKS");
-		return -EINVAL;
-	}
 	if (root) {
 		snprintf(e->root, sizeof(e->root), "%s", root);
+		e->wireup = IBC_WIREUP_ROOT;
+	} else if (env("PMIX_RANK") && env("PMIX_NAMESPACE")) {
+		rc = pmix_rank(e, i < IBC_ARRAY_SIZE(launchers));
+		if (rc)
+			return rc;
 	} else if (e->nranks > 1 && env("SLURM_JOB_ID")) {
 		const char *nl = env("SLURM_STEP_NODELIST") ? env("SLURM_STEP_NODELIST")
 							    : env("SLURM_JOB_NODELIST");
@@ -124,10 +157,11 @@ int ibc_boot_env_detect(struct ibc_boot_env *e)
 		 * no outgoing connection holds it */
 		snprintf(e->root, sizeof(e->root), "%s:%ld", host,
 			 IBC_SLURM_PORT_BASE + (job * 7 + step) % IBC_SLURM_PORT_SPAN);
+		e->wireup = IBC_WIREUP_SLURM;
 	} else if (e->nranks > 1) {
-		ibc_err_set("%d ranks were launched (%s) but no rendezvous address is known: set "
-			    "IBCOLL_ROOT=host:port to a host and free port of rank 0 (e.g. mpirun "
-			    "-x IBCOLL_ROOT=node01:29500 ...)",
+		ibc_err_set("%d ranks were launched (%s) without a PMIx server and no rendezvous "
+			    "address is known: launch with mpirun or srun --mpi=pmix, or set "
+			    "IBCOLL_ROOT=host:port to a host and free port of rank 0",
 			    e->nranks, e->source);
 		return -EINVAL;
 	}

@@ -6,6 +6,8 @@
 #include "ibc_common.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -162,6 +164,58 @@ int ibc_sock_route_addr(const char *host, int port, char *ip, size_t len)
 		ibc_sock_fmt_ip((struct sockaddr *)&me, ip, len);
 	close(fd);
 	return rc;
+}
+
+/* How good an interface is for reaching other hosts when nobody said: 0 unusable, then
+ * higher is better (IPoIB first, as NCCL does; container bridges last). */
+static int if_rank(const struct ifaddrs *i)
+{
+	if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP))
+		return 0;
+	if (i->ifa_flags & IFF_LOOPBACK)
+		return 1;
+	if (strncmp(i->ifa_name, "docker", 6) == 0 || strncmp(i->ifa_name, "virbr", 5) == 0)
+		return 2;
+	return strncmp(i->ifa_name, "ib", 2) == 0 ? 4 : 3;
+}
+
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+
+	while (p && *p) {
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return true;
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	return false;
+}
+
+int ibc_sock_pick_ip(const char *list, char *ip, size_t len, char *ifname, size_t iflen)
+{
+	struct ifaddrs *ifs, *i, *best = NULL;
+	int r, br = 0;
+
+	if (getifaddrs(&ifs))
+		return -errno;
+	for (i = ifs; i; i = i->ifa_next) {
+		r = if_rank(i);
+		if (list && *list)
+			r = r && in_list(list, i->ifa_name) ? 1 : 0;
+		if (r > br) {
+			best = i;
+			br = r;
+		}
+	}
+	if (best) {
+		ibc_sock_fmt_ip(best->ifa_addr, ip, len);
+		if (ifname)
+			snprintf(ifname, iflen, "%s", best->ifa_name);
+	}
+	freeifaddrs(ifs);
+	return best ? 0 : -ENODEV;
 }
 
 /* ---------------------------------------------------------------- sockets */

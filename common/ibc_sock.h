@@ -53,6 +53,12 @@ void ibc_sock_fd_names(int fd, char *local, char *peer);
 /* The numeric IP this host uses to reach host:port (a UDP connect, which sends nothing).
  * 0, or -errno (the name does not resolve, no route). */
 int ibc_sock_route_addr(const char *host, int port, char *ip, size_t len);
+/* An IPv4 address of this host for peers on other hosts to reach, when there is no root to
+ * route to: from the interfaces named in list (comma-separated; NULL or "": any), the first
+ * that is up, preferring ib* (IPoIB), then other interfaces, then docker and virbr bridges,
+ * then loopback. ifname (iflen bytes, may be NULL) gets the interface. 0, -ENODEV (none of
+ * list is up with an IPv4 address) or -errno. */
+int ibc_sock_pick_ip(const char *list, char *ip, size_t len, char *ifname, size_t iflen);
 
 /* ---- sockets */
 
