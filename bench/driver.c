@@ -55,7 +55,7 @@ static int bench_main(int argc, char **argv, bool sendrecv)
 	struct bench_opts o;
 	struct ibc_boot_env env;
 	char path[600];
-	bool done;
+	bool done, launched;
 	int code = get_opts(argc, argv, sendrecv, &o, &done);
 
 	if (done)
@@ -81,13 +81,16 @@ static int bench_main(int argc, char **argv, bool sendrecv)
 			o.launch.np, env.nranks, env.source);
 		return IBC_EXIT_USAGE;
 	}
-	if (sendrecv && (env.nranks > 1 ? env.nranks : o.launch.np) < 2) {
+	/* under PMIx even one rank is the launcher's (mpirun -np 1), unless --np asks for more */
+	launched = env.nranks > 1 ||
+		   (env.wireup == IBC_WIREUP_PMIX && (env.nranks == 0 || !o.launch.np_set));
+	if (sendrecv && !launched && o.launch.np < 2) {
 		fprintf(stderr, "ibcoll sendrecv: --np %ld: sendrecv needs at least 2 ranks (use "
 				"--np 2 or a launcher)\n",
 			o.launch.np);
 		return IBC_EXIT_USAGE;
 	}
-	if (env.nranks > 1) /* a launcher's rank, or a rank of ibcoll's own launcher re-executed */
+	if (launched) /* a launcher's rank (its size maybe from PMIx), or one of --np re-executed */
 		return bench__rank_main(NULL, &o);
 	return ibc_launch_local((int)o.launch.np, bench__rank_main, &o,
 				(int)o.launch.timeout_s * 1000 + 5000);

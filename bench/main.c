@@ -2,6 +2,7 @@
 /*
  * main.c - `ibcoll <command> [options]`: dispatch to the subcommands. Only main exits.
  */
+#include "bootstrap.h"
 #include "driver.h"
 #include "ibc_common.h"
 #include "project.h"
@@ -47,6 +48,23 @@ static void usage(FILE *f)
 		   "     timeout)\n");
 }
 
+/* The version, and how a rank started here would meet its peers (bootstrap.h). */
+static void print_version(void)
+{
+	struct ibc_boot_env env;
+
+	printf("ibcoll %s\n", IBC_VERSION);
+	printf("pmix: %s\n", ibc_boot_pmix_built() ? "built (libpmix.so.2 loaded at run time)"
+						    : "not built");
+	if (ibc_boot_env_detect(&env))
+		printf("wire-up: none (%s)\n", ibc_err_get());
+	else if (env.wireup == IBC_WIREUP_SINGLE)
+		printf("wire-up: local (no launcher: --np forks the ranks)\n");
+	else
+		printf("wire-up: %s (launcher %s%s%s)\n", ibc_wireup_name(env.wireup), env.source,
+		       env.root[0] ? ", root " : "", env.root);
+}
+
 int main(int argc, char **argv)
 {
 	size_t i;
@@ -61,7 +79,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-		printf("ibcoll %s\n", IBC_VERSION);
+		print_version();
 		return 0;
 	}
 	for (i = 0; i < IBC_ARRAY_SIZE(commands); i++)

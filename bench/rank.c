@@ -311,6 +311,7 @@ static int boot(struct bench_drv *d, const struct ibc_rank_ctx *ctx)
 		bo.job_key = ctx->job_key;
 		bo.job_key_len = sizeof(ctx->job_key);
 		bo.abort_flag = &ctx->job->abort;
+		bo.wireup = IBC_WIREUP_LOCAL;
 		d->job = ctx->job;
 		d->abort_flag = bo.abort_flag;
 	} else {
@@ -322,6 +323,7 @@ static int boot(struct bench_drv *d, const struct ibc_rank_ctx *ctx)
 		bo.nranks = env.nranks;
 		bo.root = env.root[0] ? env.root : NULL;
 		bo.job_id = env.job_id[0] ? env.job_id : NULL;
+		bo.wireup = env.wireup;
 	}
 	ibc_log_set_rank(bo.rank);
 	bo.require_auth = d->o->launch.require_auth;

@@ -139,6 +139,7 @@ int bench__report_row(struct bench_drv *d, const struct bench_row *r)
 	put_n(&rf, "%ld", o->sweep.iters);
 	put_measured(&rf, d, r);
 	put_s(&rf, r->status);
+	put_s(&rf, ibc_wireup_name(ibc_boot_wireup(d->boot)));
 	rc = ibc_csv_append(d->csv, rf.v);
 	if (rc)
 		ibc_log("writing results.csv failed: %s", strerror(-rc));

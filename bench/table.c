@@ -19,7 +19,8 @@ void bench__table_banner(const struct bench_drv *d, const struct bench_host *hos
 	       IBC_VERSION, o->sendrecv ? "sendrecv" : "allreduce", d->nranks, d->nnodes,
 	       d->ops->name, d->comm.props.name, o->coll.channels, o->sweep.iters,
 	       o->sweep.warmup, o->sweep.check);
-	printf("# run_id %s, started %s\n", o->report.run_id, o->report.started);
+	printf("# run_id %s, started %s, wire-up %s\n", o->report.run_id, o->report.started,
+	       ibc_wireup_name(ibc_boot_wireup(d->boot)));
 	for (i = 0; i < d->nranks; i++)
 		printf("#  rank %3d  pid %7d  host %-16s  cpus %-12s nic %-10s gpu %s\n", i,
 		       ibc_boot_pid(d->boot, i), ibc_boot_host(d->boot, i),

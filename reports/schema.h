@@ -13,8 +13,8 @@
 		"mem", "dtype", "op", "placement", "nranks", "nnodes", "ranks_per_node",          \
 		"channels", "bytes", "count", "warmup", "iters", "time_us", "time_min_us",        \
 		"time_p50_us", "time_p99_us", "time_max_us", "algbw_GBps", "busbw_GBps", "wrong", \
-		"wrong_ranks", "slowest_rank", "slowest_host", "status"
-#define RPT_RESULTS_NCOLS 31
+		"wrong_ranks", "slowest_rank", "slowest_host", "status", "wireup"
+#define RPT_RESULTS_NCOLS 32
 
 #define RPT_HOSTS_COLUMNS                                                                          \
 	"schema", "run_id", "rank", "host", "local_rank", "cpus", "numa", "gpu", "gpu_busid",     \
