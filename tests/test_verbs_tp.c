@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,9 +61,17 @@ static int report_(int cond, int line_no, const char *fmt, ...)
 	return cond;
 }
 
+/* The job key every endpoint proves on the side channel; the "other key" scenario's sender
+ * uses key_b. */
+static const unsigned char key_a[32] = "ibcoll test job key A 0123456789";
+static const unsigned char key_b[32] = "ibcoll test job key B 0123456789";
+static const unsigned char *sender_key = key_a;
+
 static void config_init(struct ibc_tp_config *cfg, int rank, int qps)
 {
 	ibc_tp_config_init(cfg);
+	cfg->job_key = rank ? sender_key : key_a;
+	cfg->job_key_len = sizeof(key_a);
 	cfg->rank = rank;
 	cfg->nranks = 2;
 	cfg->local_size = 2;
@@ -140,7 +150,8 @@ static int ep_open_recv(struct endpoint *ep, int qps, int handle_wfd)
 	return rc;
 }
 
-static int ep_open_send(struct endpoint *ep, int qps, int handle_rfd)
+/* init and connect; the connect's result unreported (a scenario may expect it to fail) */
+static int ep_open_send_rc(struct endpoint *ep, int qps, int handle_rfd)
 {
 	unsigned char handle[IBC_TP_HANDLE_BYTES];
 	struct ibc_tp_config cfg;
@@ -154,7 +165,16 @@ static int ep_open_send(struct endpoint *ep, int qps, int handle_rfd)
 		return -EIO;
 	while ((rc = ops->connect(ep->ctx, 0, handle, &ep->s)) == -EAGAIN)
 		;
-	report(rc == 0, "sender: connect (qps %d): %s", qps, rc ? ops->last_error(ep->ctx) : "ok");
+	return rc;
+}
+
+static int ep_open_send(struct endpoint *ep, int qps, int handle_rfd)
+{
+	int rc = ep_open_send_rc(ep, qps, handle_rfd);
+
+	if (ep->ctx)
+		report(rc == 0, "sender: connect (qps %d): %s", qps,
+		       rc ? ops->last_error(ep->ctx) : "ok");
 	return rc;
 }
 
@@ -555,6 +575,141 @@ static void tx_drop(int qps, int hfd)
 	ep_close(&ep, "sender");
 }
 
+/* ---- scenario: strangers and another job's key on the side channel ---- */
+
+/* The receiver accepts, despite the strangers before its sender, and gets one message. */
+static void rx_strangers(int arg, int hfd)
+{
+	struct ibc_tp_buf buf = {.kind = IBC_MEM_HOST, .dmabuf_fd = -1, .cuda_device = -1};
+	struct endpoint ep = {0};
+	struct ibc_tp_req *req;
+	struct ibc_tp_mr *mr = NULL;
+	char mem[64] = "";
+	size_t got = 0;
+	int rc;
+
+	(void)arg;
+	if (!ep_open_recv(&ep, 1, hfd)) {
+		buf.addr = mem;
+		buf.len = sizeof(mem);
+		ops->reg_mr(ep.ctx, 0, &buf, &mr);
+		while ((rc = ops->post_recv(ep.r, mem, sizeof(mem), 7, mr, &req)) == -EAGAIN)
+			;
+		rc = rc ? rc : wait_req(req, &got);
+		report(rc == 0 && got == 6 && !strcmp(mem, "hello"),
+		       "receiver: the real sender's message arrives after the strangers (%d, %zu "
+		       "bytes)",
+		       rc, got);
+		ops->dereg_mr(ep.ctx, mr);
+	}
+	ep_close(&ep, "receiver");
+}
+
+/* A TCP connection to the receiver's side channel from the handle; -1 on failure. */
+static int stranger_connect(const unsigned char *handle)
+{
+	const struct vrb_handle *h = (const struct vrb_handle *)handle;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = h->port};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memcpy(&a.sin_addr, h->addr, 4);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Three strangers (one byte then close, garbage, silence), then the real sender. */
+static void tx_strangers(int arg, int hfd)
+{
+	struct ibc_tp_buf buf = {.kind = IBC_MEM_HOST, .dmabuf_fd = -1, .cuda_device = -1};
+	unsigned char handle[IBC_TP_HANDLE_BYTES];
+	char garbage[200], mem[64] = "hello";
+	struct ibc_tp_config cfg;
+	struct endpoint ep = {0};
+	struct ibc_tp_req *req;
+	struct ibc_tp_mr *mr = NULL;
+	int fds[3], i, rc;
+	uint64_t t0;
+
+	(void)arg;
+	if (read(hfd, handle, sizeof(handle)) != sizeof(handle))
+		return;
+	memset(garbage, 0x5a, sizeof(garbage));
+	for (i = 0; i < 3; i++)
+		fds[i] = stranger_connect(handle);
+	report(fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0, "strangers reach the side channel");
+	if (fds[0] >= 0 && write(fds[0], "x", 1) == 1)
+		close(fds[0]);
+	if (fds[1] >= 0 && write(fds[1], garbage, sizeof(garbage)) < 0)
+		report(0, "garbage sent");
+	config_init(&cfg, 1, 1);
+	rc = ops->init(&cfg, &ep.ctx);
+	if (!report(rc == 0, "sender: init: %s", rc ? ibc_err_get() : "ok"))
+		return;
+	t0 = ibc_now_ns();
+	while ((rc = ops->connect(ep.ctx, 0, handle, &ep.s)) == -EAGAIN)
+		;
+	report(rc == 0, "sender: connect after 3 strangers (%.1f s, rc %d): %s",
+	       (double)(ibc_now_ns() - t0) / 1e9, rc, rc ? ops->last_error(ep.ctx) : "ok");
+	if (!rc) {
+		buf.addr = mem;
+		buf.len = sizeof(mem);
+		ops->reg_mr(ep.ctx, 0, &buf, &mr);
+		while ((rc = ops->post_send(ep.s, mem, 6, 7, mr, &req)) == -EAGAIN)
+			;
+		rc = rc ? rc : wait_req(req, NULL);
+		report(rc == 0, "sender: message sent (%d)", rc);
+		ops->dereg_mr(ep.ctx, mr);
+	}
+	for (i = 1; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	ep_close(&ep, "sender");
+}
+
+/* The receiver keeps waiting (the other job's sender is dropped, not an error). */
+static void rx_other_key(int arg, int hfd)
+{
+	unsigned char handle[IBC_TP_HANDLE_BYTES];
+	struct ibc_tp_config cfg;
+	struct endpoint ep = {0};
+	uint64_t end;
+	int rc;
+
+	(void)arg;
+	config_init(&cfg, 0, 1);
+	rc = ops->init(&cfg, &ep.ctx);
+	rc = rc ? rc : ops->listen(ep.ctx, 0, handle, &ep.l);
+	if (rc || write(hfd, handle, sizeof(handle)) != sizeof(handle)) {
+		report(0, "receiver: init and listen (%d)", rc);
+		return;
+	}
+	end = ibc_now_ns() + 4000000000ull;
+	while ((rc = ops->accept(ep.l, &ep.r)) == -EAGAIN && ibc_now_ns() < end)
+		usleep(1000);
+	report(rc == -EAGAIN && !ep.r,
+	       "receiver: a sender with another job's key is dropped; accept still waits (%d)", rc);
+	ep_close(&ep, "receiver");
+}
+
+static void tx_other_key(int arg, int hfd)
+{
+	struct endpoint ep = {0};
+	const char *err;
+	int rc;
+
+	(void)arg;
+	sender_key = key_b;
+	rc = ep_open_send_rc(&ep, 1, hfd);
+	err = ep.ctx ? ops->last_error(ep.ctx) : "";
+	report(rc == -EACCES && strstr(err, "handshake failed") && strstr(err, "receiver-host"),
+	       "sender with another key: connect fails with -EACCES naming the receiver (%d): %s",
+	       rc, err);
+	ep_close(&ep, "sender");
+}
+
 /* init must fail with -ENODEV and a message containing both strings. */
 static void init_fails(const char *what, const char *want1, const char *want2, const char *nic)
 {
@@ -801,6 +956,10 @@ int main(void)
 	if (strstr(lib, "softhca"))
 		run_children("data, RoCE, 2 devices, 3 QPs spread over both", rx_data, tx_data, 3,
 			     roce_env, roce_env);
+	run_children("side channel: strangers before the sender", rx_strangers, tx_strangers, 0,
+		     NULL, NULL);
+	run_children("side channel: a sender with another job's key", rx_other_key, tx_other_key, 0,
+		     NULL, NULL);
 	if (strstr(lib, "softhca"))
 		run_children("dropped link", rx_drop, tx_drop, 1, NULL, drop_env);
 	else

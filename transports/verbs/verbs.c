@@ -60,6 +60,10 @@ int vrb_init(const struct ibc_tp_config *cfg, struct ibc_tp_ctx **out)
 	ctx->sysfs_root = IBC_TP_CFG_HAS(cfg, sysfs_root) ? cfg->sysfs_root : NULL;
 	ctx->gid_index = cfg->gid_index;
 	ctx->abort_flag = cfg->abort_flag;
+	if (IBC_TP_CFG_HAS(cfg, job_key_len) && cfg->job_key && cfg->job_key_len) {
+		ctx->key.len = IBC_MIN(cfg->job_key_len, sizeof(ctx->key.bytes));
+		memcpy(ctx->key.bytes, cfg->job_key, ctx->key.len);
+	}
 	ctx->nqps = cfg->qps ? cfg->qps : 1;
 	vrb_pick_local_addr(cfg->local_addr, ctx->local_addr, sizeof(ctx->local_addr));
 	rc = vrb_dev_open(ctx, cfg->nic);

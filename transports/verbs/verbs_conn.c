@@ -5,10 +5,13 @@
  * listen() opens a TCP socket on the context's address (cfg->local_addr, else the first
  * non-loopback IPv4 address, else 127.0.0.1) and writes magic + address + port + QP count into
  * the handle. connect() (the sender) opens its QPs and the FIFO the receiver will write into,
- * connects to that socket and sends its QP data; accept() (the receiver) takes it, opens its
- * QPs, moves them to RTR/RTS and answers with its own; the sender moves its QPs to RTR/RTS and
- * sends a ready byte, after which the receiver may write FIFO entries. Every step is
- * non-blocking: connect/accept return -EAGAIN until the connection is up.
+ * connects to that socket, and both sides prove the job key (cfg->job_key) with
+ * common/ibc_auth.h's challenge-response; the receiver drops a peer that does not prove it
+ * within 2 s (logged; the job goes on) and accepts the next. The sender then sends its QP data;
+ * accept() (the receiver) takes it, opens its QPs, moves them to RTR/RTS and answers with its own;
+ * the sender moves its QPs to RTR/RTS and sends a ready byte, after which the receiver may write
+ * FIFO entries. Every step is non-blocking: connect/accept return -EAGAIN until the connection is
+ * up.
  *
  * QP i of a connection on device (port) d uses port (d + i) % nports, so --qps spreads a
  * connection over the selected ports and HCAs.
@@ -25,15 +28,6 @@
 
 #include "ibc_sock.h"
 #include "verbs_int.h"
-
-struct vrb_handle {
-	uint64_t magic;
-	uint32_t nqps;
-	uint16_t family;
-	uint16_t port; /* network order */
-	uint8_t addr[16];
-	char host[64];
-};
 
 _Static_assert(sizeof(struct vrb_handle) <= IBC_TP_HANDLE_BYTES, "handle too large");
 _Static_assert(sizeof(struct vrb_fifo_entry) == 64, "FIFO entry is one cache line");
@@ -54,7 +48,8 @@ static int vrb_env_int(const char *name, int def, int min, int max)
  * next stage), -EAGAIN, or -errno. */
 static int vrb_sock_io(int fd, void *buf, size_t len, size_t *off, int send_dir)
 {
-	int rc = send_dir ? ibc_sock_send_nb(fd, buf, len, off) : ibc_sock_recv_nb(fd, buf, len, off);
+	int rc =
+	    send_dir ? ibc_sock_send_nb(fd, buf, len, off) : ibc_sock_recv_nb(fd, buf, len, off);
 
 	if (rc == 0)
 		*off = 0;
@@ -413,20 +408,67 @@ clean_l:
 	return rc;
 }
 
+/* Receiver: a side channel that did not prove the job key is closed and logged, and the
+ * listener waits for the next one (-EAGAIN): a stranger neither joins nor aborts the job. */
+static int vrb_accept_drop(struct vrb_conn *c, const char *why)
+{
+	ibc_log("verbs: dropped a connection from %s: %s", c->peer, why);
+	close(c->fd);
+	c->fd = -1;
+	c->io_off = 0;
+	c->stage = VRB_ST_TCP;
+	return -EAGAIN;
+}
+
+/* Receiver: accept a side channel and start the handshake; 0, -EAGAIN or an error. */
+static int vrb_accept_tcp(struct ibc_tp_listener *l, struct vrb_conn *c)
+{
+	int fd, rc = ibc_sock_accept(l->fd, IBC_SOCK_NONBLOCK | IBC_SOCK_NODELAY, &fd);
+
+	if (rc == -EAGAIN)
+		return rc;
+	if (rc)
+		return vrb_errf(c->ctx, rc, "accept: %s", strerror(-rc));
+	c->fd = fd;
+	snprintf(c->peer, sizeof(c->peer), "a peer");
+	ibc_sock_fd_names(fd, NULL, c->peer);
+	ibc_auth_start(&c->auth, true, c->ctx->key.bytes, c->ctx->key.len, VRB_AUTH_CONTEXT);
+	c->auth_deadline = ibc_sock_deadline(IBC_AUTH_DEADLINE_MS);
+	c->stage = VRB_ST_AUTH;
+	return 0;
+}
+
+/* Receiver: step the handshake; 0 when the peer proved the key, else -EAGAIN (waiting, or a
+ * stranger dropped). */
+static int vrb_accept_auth(struct vrb_conn *c)
+{
+	int rc = ibc_auth_step(&c->auth, c->fd);
+
+	if (rc == -EAGAIN && !ibc_sock_remaining_ms(c->auth_deadline))
+		return vrb_accept_drop(c, "no handshake within 2 s (not an ibcoll rank?)");
+	if (rc == -EAGAIN)
+		return rc;
+	if (rc)
+		return vrb_accept_drop(c, ibc_auth_strerror(&c->auth, rc));
+	c->stage = VRB_ST_RECV_INFO;
+	return 0;
+}
+
 static int vrb_accept_step(struct ibc_tp_listener *l, struct vrb_conn *c)
 {
-	int fd, rc, i;
+	int rc, i;
 	char ready;
 
 	switch (c->stage) {
 	case VRB_ST_TCP:
-		rc = ibc_sock_accept(l->fd, IBC_SOCK_NONBLOCK | IBC_SOCK_NODELAY, &fd);
-		if (rc == -EAGAIN)
-			return rc;
+		rc = vrb_accept_tcp(l, c);
 		if (rc)
-			return vrb_errf(c->ctx, rc, "accept: %s", strerror(-rc));
-		c->fd = fd;
-		c->stage = VRB_ST_RECV_INFO;
+			return rc;
+		/* fall through */
+	case VRB_ST_AUTH:
+		rc = vrb_accept_auth(c);
+		if (rc)
+			return rc;
 		/* fall through */
 	case VRB_ST_RECV_INFO:
 		rc = vrb_sock_io(c->fd, &c->remote, sizeof(c->remote), &c->io_off, 0);
@@ -582,6 +624,20 @@ static int vrb_connect_step(struct vrb_conn *c)
 			vrb_handle_addr(h, where, sizeof(where));
 			return vrb_errf(c->ctx, rc, "connect to %s (%s): %s", where, h->host,
 					strerror(-rc));
+		}
+		ibc_auth_start(&c->auth, false, c->ctx->key.bytes, c->ctx->key.len,
+			       VRB_AUTH_CONTEXT);
+		c->stage = VRB_ST_AUTH;
+		/* fall through */
+	case VRB_ST_AUTH:
+		rc = ibc_auth_step(&c->auth, c->fd);
+		if (rc == -EAGAIN)
+			return rc;
+		if (rc) {
+			vrb_handle_addr(h, where, sizeof(where));
+			return vrb_errf(c->ctx, rc == -ECONNRESET ? -ECONNRESET : -EACCES,
+					"connection setup with %s (%s): handshake failed: %s",
+					where, h->host, ibc_auth_strerror(&c->auth, rc));
 		}
 		c->stage = VRB_ST_SEND_INFO;
 		/* fall through */

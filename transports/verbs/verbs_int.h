@@ -18,7 +18,9 @@
 
 #include <stdint.h>
 
+#include "ibc_auth.h"
 #include "ibc_common.h"
+#include "ibc_sock.h"
 #include "ibc_sysfs.h"
 #include "ibv_sym.h"
 #include "transport.h"
@@ -47,8 +49,8 @@ struct vrb_hca {
 	char pci_busid[32];
 	char fw_ver[64];   /* sysfs class/infiniband/NAME/fw_ver, "" when absent */
 	char board_id[64]; /* sysfs class/infiniband/NAME/board_id, "" when absent */
-	uint64_t guid; /* host order */
-	int dmabuf;    /* 1: ibv_reg_dmabuf_mr works (probed with fd -1: EBADF, not EOPNOTSUPP) */
+	uint64_t guid;	   /* host order */
+	int dmabuf; /* 1: ibv_reg_dmabuf_mr works (probed with fd -1: EBADF, not EOPNOTSUPP) */
 	struct ibv_context *ctx; /* owned */
 	struct ibv_pd *pd;	 /* owned */
 };
@@ -91,6 +93,7 @@ struct ibc_tp_ctx {
 	const char *sysfs_root;		/* borrowed from the config; NULL = ibc_sysfs_root() */
 	char local_addr[64];		/* IP the listeners bind to */
 	const volatile int *abort_flag; /* borrowed from the config, may be NULL */
+	struct ibc_auth_key key;	/* the job key (copied from the config); len 0: none */
 	int gid_index;			/* --gid-index or -1 */
 	int nqps;
 	unsigned mem_kinds;
@@ -154,8 +157,22 @@ struct ibc_tp_req {
 	char err[256];	     /* why rc */
 };
 
+/* What listen() writes into the opaque handle: where the receiver's side channel listens. */
+struct vrb_handle {
+	uint64_t magic;
+	uint32_t nqps;
+	uint16_t family;
+	uint16_t port; /* network order */
+	uint8_t addr[16];
+	char host[64];
+};
+
+/* The side channel's challenge-response context: a proof for the bootstrap or tcp is none here. */
+#define VRB_AUTH_CONTEXT "ibcoll-verbs-1"
+
 enum vrb_stage {
-	VRB_ST_TCP, /* connect or accept the side channel */
+	VRB_ST_TCP,  /* connect or accept the side channel */
+	VRB_ST_AUTH, /* both sides prove the job key (common/ibc_auth.h, VRB_AUTH_CONTEXT) */
 	VRB_ST_SEND_INFO,
 	VRB_ST_RECV_INFO,
 	VRB_ST_READY, /* sender writes, receiver reads the ready byte */
@@ -170,6 +187,9 @@ struct vrb_conn {
 	int nqps;
 	int fd; /* owned: TCP side channel, closed once up */
 	enum vrb_stage stage;
+	struct ibc_auth auth;	      /* the side channel's challenge-response */
+	uint64_t auth_deadline;	      /* receiver: a peer not proved by then is dropped */
+	char peer[IBC_SOCK_ADDR_LEN]; /* the side channel's other end, for messages */
 	size_t io_off;
 	unsigned char handle[IBC_TP_HANDLE_BYTES]; /* connect: the key in ctx->connecting */
 	struct vrb_wire local, remote;
