@@ -361,13 +361,12 @@ static int read_peers(struct ibc_boot *b)
 		if (!rc && (p->rank != i || p->nranks != b->nranks))
 			rc = -EINVAL;
 		if (rc) {
-			ibc_err_set(
-			    "bootstrap: rank %d's PMIx record is %s (is every rank the same "
-			    "ibcoll build?)",
-			    i,
-			    rc == -EINVAL ? "for another rank or job size"
-					  : "missing or "
-					    "malformed");
+			const char *what =
+			    rc == -EINVAL ? "for another rank or job size" : "missing or malformed";
+
+			ibc_err_set("bootstrap: rank %d's PMIx record is %s (is every rank the "
+				    "same ibcoll build?)",
+				    i, what);
 			return rc == -EINVAL ? -EINVAL : -EPROTO;
 		}
 	}
