@@ -5,6 +5,8 @@
  * before the check), and the checks across flags after parsing.
  */
 #include "opts.h"
+#include "cmd_compare.h"
+#include "ibc_csv.h"
 #include "ibc_common.h"
 #include "opts_msg.h"
 #include "mpi_algo.h"
@@ -68,8 +70,13 @@ static void usage_allreduce(FILE *f)
 		"      --require-auth     fail (exit 2) when a job of several ranks has no job key\n"
 		"                         (IBCOLL_JOB_KEY or IBCOLL_JOB_KEY_FILE; --np makes one)\n"
 		"      --out DIR          report directory (default ibcoll-results/<time>-<run_id>)\n"
+		"      --baseline DIR     at the end compare with that run as `ibcoll compare DIR\n"
+		"                         <this run>` does (compare.csv, findings.csv; exit 1 on a\n"
+		"                         regression)\n"
+		"      --tolerance PCT    allowed slowdown against --baseline (default 5%%)\n"
 		"\n"
-		"exit codes: 0 ok, 1 wrong results, 2 usage error, 3 environment or runtime failure\n",
+		"exit codes: 0 ok, 1 wrong results or a regression against --baseline, 2 usage\n"
+		"error, 3 environment or runtime failure\n",
 		ibc_dtype_names(), ibc_op_names(), ibc_mpi_available() ? ", mpi" : "",
 #if defined(IBCOLL_HAVE_VERBS_TRANSPORT)
 		", verbs"
@@ -287,6 +294,8 @@ enum {
 	O_CHUNK,
 	O_TIMEOUT,
 	O_OUT,
+	O_BASELINE,
+	O_TOLERANCE,
 	O_NIC,
 	O_GID,
 	O_QPS,
@@ -318,6 +327,8 @@ static const struct option long_opts[] = {
 	{ "chunk", required_argument, NULL, O_CHUNK },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "out", required_argument, NULL, O_OUT },
+	{ "baseline", required_argument, NULL, O_BASELINE },
+	{ "tolerance", required_argument, NULL, O_TOLERANCE },
 	{ "nic", required_argument, NULL, O_NIC },
 	{ "gid-index", required_argument, NULL, O_GID },
 	{ "qps", required_argument, NULL, O_QPS },
@@ -363,6 +374,7 @@ static void set_defaults(struct bench_opts *o, bool sendrecv)
 	o->coll.place[BENCH_PLACE_OUT] = o->coll.place[BENCH_PLACE_IN] = true;
 	o->coll.channels = 2;
 	o->sr.window = 16;
+	o->report.tolerance = 0.05;
 	o->tp = (struct bench_tp_cfg){ .depth = 4, .qps = 1, .gid_index = -1, .mem = "host",
 				       .gpu = -1 };
 	o->launch = (struct bench_launch_cfg){ .np = default_np(), .timeout_s = 60,
@@ -538,6 +550,12 @@ static int parse_launch(struct bench_opts *o, int c, const char *v)
 			return bench__usage_err(o, "--out '': expected a directory name");
 		return 0;
 	case O_REQUIRE_AUTH: l->require_auth = true; return 0;
+	case O_BASELINE: o->report.baseline = v; return 0;
+	case O_TOLERANCE:
+		if (bench_parse_tolerance(v, &o->report.tolerance))
+			return bench__usage_err(o, "--tolerance '%s': give a percentage 0..1000, "
+						   "e.g. 5 or 5%%", v);
+		return 0;
 	}
 	return NOT_MINE;
 }
@@ -665,6 +683,28 @@ static int validate_topo_xml(const struct bench_opts *o)
 	return 0;
 }
 
+/* --baseline: a run directory (or its results.csv) that can be read now, not after the run. */
+static int baseline_check(const struct bench_opts *o)
+{
+	struct ibc_csv_table *t;
+	struct stat st;
+	char path[600], err[600];
+	int rc;
+
+	if (stat(o->report.baseline, &st) == 0 && S_ISDIR(st.st_mode))
+		snprintf(path, sizeof(path), "%s/results.csv", o->report.baseline);
+	else
+		snprintf(path, sizeof(path), "%s", o->report.baseline);
+	rc = ibc_csv_read(path, &t, err, sizeof(err));
+	if (rc)
+		return bench__usage_err(o, "--baseline: %s", err);
+	rc = ibc_csv_col(t, "time_p50_us") < 0 || ibc_csv_col(t, "collective") < 0;
+	ibc_csv_free(t);
+	if (rc)
+		return bench__usage_err(o, "--baseline: %s is not an ibcoll results.csv", path);
+	return 0;
+}
+
 int bench__opts_validate(struct bench_opts *o)
 {
 	const char *tp = o->tp.transport;
@@ -690,6 +730,8 @@ int bench__opts_validate(struct bench_opts *o)
 	if (o->report.out && stat(o->report.out, &st) == 0 && !S_ISDIR(st.st_mode))
 		return bench__usage_err(o, "--out '%s': exists and is not a directory",
 					o->report.out);
+	if (o->report.baseline && baseline_check(o))
+		return -EINVAL;
 	if (tp && strlen(tp) > BENCH_TRANSPORT_MAX) /* the options message has room for this */
 		return bench__usage_err(o, "--transport: path too long");
 	return 0;

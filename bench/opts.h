@@ -73,6 +73,8 @@ struct bench_launch_cfg {
  * for every rank of the job. */
 struct bench_report_cfg {
 	const char *out; /* borrowed from argv; NULL = the default directory */
+	const char *baseline; /* --baseline DIR (borrowed): compare with it at the end; NULL */
+	double tolerance;     /* --tolerance as a fraction (default 0.05) */
 	char run_id[20];
 	char started[32];
 	char outdir[512];

@@ -27,4 +27,20 @@
 		"bottleneck", "tiers", "source"
 #define RPT_PROJECTION_NCOLS 16
 
+/* One row per problem any check found (docs/design.md#findings); kind: host, nic, link, rank,
+ * row. */
+#define RPT_FINDINGS_COLUMNS                                                                       \
+	"schema", "run_id", "check", "kind", "host", "nic", "peer_host", "peer_nic", "measured",  \
+		"expected", "unit", "evidence"
+#define RPT_FINDINGS_NCOLS 12
+
+/* `ibcoll compare`: one row per results row of either run, matched on the identity columns. */
+#define RPT_COMPARE_COLUMNS                                                                        \
+	"schema", "run_id", "base_run_id", "new_run_id", "collective", "algo", "transport", "mem", \
+		"dtype", "op", "placement", "nranks", "nnodes", "ranks_per_node", "channels",     \
+		"bytes", "base_time_p50_us", "base_time_min_us", "base_time_p99_us",              \
+		"new_time_p50_us", "time_ratio", "base_busbw_GBps", "new_busbw_GBps",             \
+		"busbw_ratio", "base_status", "new_status", "verdict"
+#define RPT_COMPARE_NCOLS 27
+
 #endif

@@ -3,3 +3,7 @@
 # test_stats: the per-iteration statistics on known inputs and when allocation fails.
 ibc_tap_test(test_opts SOURCES test_opts.c LIBS ibc_bench TIMEOUT 60)
 ibc_tap_test(test_stats SOURCES test_stats.c LIBS ibc_bench TIMEOUT 60)
+# test_compare: `ibcoll compare` on results.csv files with known times (regressions, noise,
+# status changes, unmatched rows, bad input) and on a real run against its copy.
+ibc_tap_test(test_compare SOURCES test_compare.c LIBS ibc_bench TIMEOUT 300)
+add_dependencies(test_compare ibcoll)

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_compare.c - `ibcoll compare BASE NEW [--tolerance PCT] [--out DIR]`: a run against a
+ * baseline (reports/compare.h). Prints one line per matched row and the findings, writes
+ * compare.csv and findings.csv into its own run directory, exits 1 on a regression.
+ */
+#include "cmd_compare.h"
+#include "compare.h"
+#include "findings.h"
+#include "ibc_common.h"
+#include "ibc_id.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ibcoll compare BASE NEW [--tolerance PCT] [--out DIR]\n\n"
+		"Compare the results.csv of run NEW with baseline run BASE (each a run directory\n"
+		"or a results.csv). Rows are matched on collective, algo, transport, mem, dtype,\n"
+		"op, placement, nranks, nnodes, ranks_per_node, channels and bytes. A row is a\n"
+		"regression when its p50 time is worse than the base's p50 by more than the\n"
+		"tolerance and also above the base row's p99; a row ok in the base and wrong,\n"
+		"timed out or failed now is a finding too. Unmatched rows are listed.\n\n"
+		"  -t, --tolerance PCT  allowed slowdown in percent, e.g. 5 or 5%% (default 5)\n"
+		"      --out DIR        where compare.csv and findings.csv go (default\n"
+		"                       ibcoll-results/<time>-<run_id>)\n"
+		"  -h, --help           this text\n\n"
+		"exit codes: 0 no regression, 1 a regression or status change, 2 usage error or a\n"
+		"file that is not an ibcoll results.csv, 3 a report that cannot be written\n");
+}
+
+/* "5", "5%", "2.5%": percent in 0..1000, as a fraction. */
+int bench_parse_tolerance(const char *s, double *frac)
+{
+	char buf[32];
+	size_t n = strlen(s);
+	double v;
+
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n + 1);
+	if (buf[n - 1] == '%')
+		buf[n - 1] = '\0';
+	if (ibc_parse_double(buf, &v) || !(v >= 0 && v <= 1000))
+		return -EINVAL;
+	*frac = v / 100;
+	return 0;
+}
+
+/* A run directory or a results.csv: the table, or exit 2 with a message. */
+static int load(const char *arg, struct ibc_csv_table **t, char *path, size_t len)
+{
+	struct stat st;
+	char err[600];
+	int rc;
+
+	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode))
+		snprintf(path, len, "%s/results.csv", arg);
+	else
+		snprintf(path, len, "%s", arg);
+	rc = ibc_csv_read(path, t, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ibcoll compare: %s\n", err);
+		return IBC_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void print_rows(const struct ibc_csv_table *b, const struct ibc_csv_table *n,
+		       const struct rpt_compare *c)
+{
+	static const char *const show[] = {"collective", "algo",      "transport", "dtype",
+					   "op",	 "placement", "nranks",	   "bytes"};
+	int i, k;
+
+	printf("#%10s %6s %9s %8s %4s %5s %6s %12s %12s %12s %8s  %s\n", "collective", "algo",
+	       "transport", "dtype", "op", "place", "ranks", "bytes", "base_p50_us", "new_p50_us",
+	       "ratio", "verdict");
+	for (i = 0; i < c->n; i++) {
+		const struct rpt_cmp_row *r = &c->rows[i];
+		const struct ibc_csv_table *t = r->cur >= 0 ? n : b;
+		int row = r->cur >= 0 ? r->cur : r->base;
+		const char *v[8], *bp, *np;
+
+		for (k = 0; k < 8; k++)
+			v[k] = t->rows[row][ibc_csv_col(t, show[k])];
+		bp = r->base >= 0 ? b->rows[r->base][ibc_csv_col(b, "time_p50_us")] : "-";
+		np = r->cur >= 0 ? n->rows[r->cur][ibc_csv_col(n, "time_p50_us")] : "-";
+		printf(" %10s %6s %9s %8s %4s %5s %6s %12s %12s %12s ", v[0], v[1], v[2], v[3],
+		       v[4][0] ? v[4] : "-", v[5], v[6], v[7], bp[0] ? bp : "-", np[0] ? np : "-");
+		if (isnan(r->time_ratio))
+			printf("%8s  %s\n", "-", rpt_verdict_name(r->verdict));
+		else
+			printf("%8.3f  %s\n", r->time_ratio, rpt_verdict_name(r->verdict));
+	}
+	printf("# matched %d: ok %d, faster %d, slower within the base's noise %d, regressions "
+	       "%d, status changes %d, unmeasured %d; only in the base %d, only in the new run "
+	       "%d\n",
+	       c->n - c->count[RPT_V_BASE_ONLY] - c->count[RPT_V_NEW_ONLY], c->count[RPT_V_OK],
+	       c->count[RPT_V_FASTER], c->count[RPT_V_NOISE], c->count[RPT_V_REGRESSION],
+	       c->count[RPT_V_STATUS], c->count[RPT_V_UNMEASURED], c->count[RPT_V_BASE_ONLY],
+	       c->count[RPT_V_NEW_ONLY]);
+}
+
+/* The run directory: out (made if missing), else ibcoll-results/<time>-<run_id>; run_id
+ * given (the run's own, under --baseline) or new. */
+static int make_dir(const char *out, char *dir, size_t len, char *run_id, size_t idlen)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	char ts[32];
+
+	if (!run_id[0])
+		ibc_new_id(run_id, idlen);
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+	if (out)
+		snprintf(dir, len, "%s", out);
+	else
+		snprintf(dir, len, "ibcoll-results/%s-%s", ts, run_id);
+	if (!out && mkdir("ibcoll-results", 0755) && errno != EEXIST)
+		return -errno;
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Write the reports and state the outcome: the exit code. */
+static int finish(const char *out, const char *given_id, const struct ibc_csv_table *b,
+		  const struct ibc_csv_table *n, const struct rpt_compare *c,
+		  const struct rpt_findings *f)
+{
+	char dir[512], run_id[32], err[700];
+	int rc;
+
+	snprintf(run_id, sizeof(run_id), "%s", given_id ? given_id : "");
+	rc = make_dir(out, dir, sizeof(dir), run_id, sizeof(run_id));
+	if (rc) {
+		fprintf(stderr, "ibcoll compare: cannot create %s: %s\n", dir, strerror(-rc));
+		return IBC_EXIT_ENV;
+	}
+	rc = rpt_compare_write(dir, run_id, b, n, c, err, sizeof(err));
+	rc = rc ? rc : rpt_findings_write(dir, run_id, f, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ibcoll compare: %s\n", err);
+		return rc == -EEXIST ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
+	}
+	printf("# Report: %s/compare.csv, %s/findings.csv\n", dir, dir);
+	rpt_findings_print(stdout, f);
+	return f->n ? IBC_EXIT_CHECK : IBC_EXIT_OK;
+}
+
+int bench_compare_run(const char *base, const char *nw, double tol, const char *out,
+		      const char *run_id)
+{
+	struct ibc_csv_table *b = NULL, *n = NULL;
+	struct rpt_findings f = {0};
+	struct rpt_compare c;
+	char bp[600], np[600], err[1200];
+	int rc = load(base, &b, bp, sizeof(bp));
+
+	rc = rc ? rc : load(nw, &n, np, sizeof(np));
+	if (!rc) {
+		printf("# ibcoll compare: base %s, new %s, tolerance %.1f%%\n", bp, np, tol * 100);
+		rc = rpt_compare(b, bp, n, np, tol, &c, &f, err, sizeof(err));
+		if (rc)
+			fprintf(stderr, "ibcoll compare: %s\n", err);
+		rc = rc ? (rc == -ENOMEM ? IBC_EXIT_ENV : IBC_EXIT_USAGE) : 0;
+	}
+	if (!rc) {
+		print_rows(b, n, &c);
+		rc = finish(out, run_id, b, n, &c, &f);
+		rpt_compare_free(&c);
+	}
+	rpt_findings_free(&f);
+	ibc_csv_free(b);
+	ibc_csv_free(n);
+	return rc;
+}
+
+int bench_compare_main(int argc, char **argv)
+{
+	static const struct option lo[] = {{"tolerance", required_argument, NULL, 't'},
+					   {"out", required_argument, NULL, 'O'},
+					   {"help", no_argument, NULL, 'h'},
+					   {NULL, 0, NULL, 0}};
+	const char *out = NULL;
+	double tol = 0.05;
+	int opt;
+
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":t:h", lo, NULL)) != -1) {
+		if (opt == 'h') {
+			usage(stdout);
+			return 0;
+		} else if (opt == 't' && bench_parse_tolerance(optarg, &tol)) {
+			fprintf(stderr,
+				"ibcoll compare: --tolerance %s: give a percentage 0..1000, "
+				"e.g. 5 or 5%%\n",
+				optarg);
+			return IBC_EXIT_USAGE;
+		} else if (opt == 'O') {
+			out = optarg;
+		} else if (opt == '?' || opt == ':') {
+			fprintf(stderr, "ibcoll compare: %s '%s' (see ibcoll compare --help)\n",
+				opt == ':' ? "missing value for" : "unknown option",
+				argv[optind - 1]);
+			return IBC_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr,
+			"ibcoll compare: give two runs, BASE and NEW (%d given); see "
+			"ibcoll compare --help\n",
+			argc - optind);
+		return IBC_EXIT_USAGE;
+	}
+	return bench_compare_run(argv[optind], argv[optind + 1], tol, out, NULL);
+}

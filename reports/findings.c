@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * findings.c - findings.csv rows and the closing lines that state them (findings.h).
+ */
+#include "findings.h"
+#include "ibc_csv.h"
+#include "schema.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rpt_finding *rpt_findings_add(struct rpt_findings *f, const char *check, const char *kind)
+{
+	struct rpt_finding *x;
+
+	if (f->n == f->cap) {
+		int cap = f->cap ? 2 * f->cap : 16;
+		struct rpt_finding *v = realloc(f->v, (size_t)cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		f->v = v;
+		f->cap = cap;
+	}
+	x = &f->v[f->n++];
+	memset(x, 0, sizeof(*x));
+	snprintf(x->check, sizeof(x->check), "%s", check);
+	snprintf(x->kind, sizeof(x->kind), "%s", kind);
+	x->measured = NAN;
+	x->expected = NAN;
+	return x;
+}
+
+void rpt_findings_free(struct rpt_findings *f)
+{
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
+
+static void fmt_num(char *buf, size_t len, double v)
+{
+	if (isnan(v))
+		buf[0] = '\0';
+	else
+		snprintf(buf, len, "%.6g", v);
+	/* %g never gives an exponent for the magnitudes used here; guard anyway */
+	if (strchr(buf, 'e'))
+		snprintf(buf, len, "%.6f", v);
+}
+
+int rpt_findings_write(const char *dir, const char *run_id, const struct rpt_findings *f, char *err,
+		       size_t errlen)
+{
+	static const char *const cols[] = {RPT_FINDINGS_COLUMNS};
+	struct ibc_csv_writer *w;
+	char path[600], sv[8], me[48], ex[48];
+	int i, rc;
+
+	snprintf(path, sizeof(path), "%s/findings.csv", dir);
+	rc = ibc_csv_create(path, cols, RPT_FINDINGS_NCOLS, &w);
+	if (rc) {
+		snprintf(err, errlen, "cannot create %s: %s%s", path, strerror(-rc),
+			 rc == -EEXIST ? " (ibcoll never overwrites a report)" : "");
+		return rc;
+	}
+	snprintf(sv, sizeof(sv), "%d", RPT_SCHEMA_VERSION);
+	for (i = 0; i < f->n && !rc; i++) {
+		const struct rpt_finding *x = &f->v[i];
+		const char *v[RPT_FINDINGS_NCOLS] = {sv,      run_id, x->check,	    x->kind,
+						     x->host, x->nic, x->peer_host, x->peer_nic,
+						     me,      ex,     x->unit,	    x->evidence};
+
+		fmt_num(me, sizeof(me), x->measured);
+		fmt_num(ex, sizeof(ex), x->expected);
+		rc = ibc_csv_add(w, v);
+	}
+	if (!rc)
+		rc = ibc_csv_commit(w);
+	ibc_csv_close(w);
+	if (rc)
+		snprintf(err, errlen, "writing %s failed: %s", path, strerror(-rc));
+	return rc;
+}
+
+void rpt_findings_print(FILE *out, const struct rpt_findings *f)
+{
+	int i;
+
+	if (!f->n) {
+		fprintf(out, "# findings: none\n");
+		return;
+	}
+	fprintf(out, "# findings: %d\n", f->n);
+	for (i = 0; i < f->n; i++) {
+		const struct rpt_finding *x = &f->v[i];
+
+		fprintf(out, "#   %s %s%s%s%s%s: %s\n", x->check, x->kind, x->host[0] ? " " : "",
+			x->host, x->nic[0] ? " " : "", x->nic, x->evidence);
+	}
+}
