@@ -9,6 +9,8 @@
 #include "findings.h"
 #include "ibc_common.h"
 #include "ibc_id.h"
+#include "machine.h"
+#include "verdict.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -133,56 +135,74 @@ static int make_dir(const char *out, char *dir, size_t len, char *run_id, size_t
 	return 0;
 }
 
-/* Write the reports and state the outcome: the exit code. */
-static int finish(const char *out, const char *given_id, const struct ibc_csv_table *b,
-		  const struct ibc_csv_table *n, const struct rpt_compare *c,
-		  const struct rpt_findings *f)
+int bench_compare_load(const char *base, const char *nw, struct bench_cmp_in *in)
 {
-	char dir[512], run_id[32], err[700];
 	int rc;
 
-	snprintf(run_id, sizeof(run_id), "%s", given_id ? given_id : "");
-	rc = make_dir(out, dir, sizeof(dir), run_id, sizeof(run_id));
+	memset(in, 0, sizeof(*in));
+	rc = load(base, &in->b, in->bp, sizeof(in->bp));
+	return rc ? rc : load(nw, &in->n, in->np, sizeof(in->np));
+}
+
+void bench_compare_unload(struct bench_cmp_in *in)
+{
+	ibc_csv_free(in->b);
+	ibc_csv_free(in->n);
+	memset(in, 0, sizeof(*in));
+}
+
+int bench_compare_do(struct bench_cmp_in *in, double tol, const char *dir, const char *run_id,
+		     struct rpt_findings *f, struct rpt_cases *cases)
+{
+	struct rpt_compare c;
+	char err[1200];
+	int rc;
+
+	printf("# ibcoll compare: base %s, new %s, tolerance %.1f%%\n", in->bp, in->np, tol * 100);
+	rc = rpt_compare(in->b, in->bp, in->n, in->np, tol, &c, f, cases, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "ibcoll compare: cannot create %s: %s\n", dir, strerror(-rc));
-		return IBC_EXIT_ENV;
+		fprintf(stderr, "ibcoll compare: %s\n", err);
+		return rc == -ENOMEM ? IBC_EXIT_ENV : IBC_EXIT_USAGE;
 	}
-	rc = rpt_compare_write(dir, run_id, b, n, c, err, sizeof(err));
-	rc = rc ? rc : rpt_findings_write(dir, run_id, f, err, sizeof(err));
+	print_rows(in->b, in->n, &c);
+	rc = rpt_compare_write(dir, run_id, in->b, in->n, &c, err, sizeof(err));
+	rpt_compare_free(&c);
 	if (rc) {
 		fprintf(stderr, "ibcoll compare: %s\n", err);
 		return rc == -EEXIST ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
 	}
-	printf("# Report: %s/compare.csv, %s/findings.csv\n", dir, dir);
-	rpt_findings_print(stdout, f);
-	return f->n ? IBC_EXIT_CHECK : IBC_EXIT_OK;
+	return 0;
 }
 
-int bench_compare_run(const char *base, const char *nw, double tol, const char *out,
-		      const char *run_id)
+/* The CLI's flow: both files read before its run directory is made. */
+static int compare_cli(const char *base, const char *nw, double tol, const char *out)
 {
-	struct ibc_csv_table *b = NULL, *n = NULL;
+	struct bench_cmp_in in;
 	struct rpt_findings f = {0};
-	struct rpt_compare c;
-	char bp[600], np[600], err[1200];
-	int rc = load(base, &b, bp, sizeof(bp));
+	struct rpt_cases cases = {0};
+	char dir[512], run_id[32] = "", started[32];
+	int rc = bench_compare_load(base, nw, &in), mk = 0;
+	time_t now = time(NULL);
+	struct tm tm;
 
-	rc = rc ? rc : load(nw, &n, np, sizeof(np));
-	if (!rc) {
-		printf("# ibcoll compare: base %s, new %s, tolerance %.1f%%\n", bp, np, tol * 100);
-		rc = rpt_compare(b, bp, n, np, tol, &c, &f, err, sizeof(err));
-		if (rc)
-			fprintf(stderr, "ibcoll compare: %s\n", err);
-		rc = rc ? (rc == -ENOMEM ? IBC_EXIT_ENV : IBC_EXIT_USAGE) : 0;
+	if (!rc)
+		mk = make_dir(out, dir, sizeof(dir), run_id, sizeof(run_id));
+	if (mk) {
+		fprintf(stderr, "ibcoll compare: cannot create %s: %s\n", dir, strerror(-mk));
+		rc = IBC_EXIT_ENV;
 	}
+	gmtime_r(&now, &tm);
+	strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	rc = rc ? rc : bench_compare_do(&in, tol, dir, run_id, &f, &cases);
 	if (!rc) {
-		print_rows(b, n, &c);
-		rc = finish(out, run_id, b, n, &c, &f);
-		rpt_compare_free(&c);
+		struct rpt_run_info info = {"compare", run_id, started, 0};
+
+		printf("# Report: %s/compare.csv\n", dir);
+		rc = bench__conclude(dir, &info, NULL, &f, &cases);
 	}
+	rpt_cases_free(&cases);
 	rpt_findings_free(&f);
-	ibc_csv_free(b);
-	ibc_csv_free(n);
+	bench_compare_unload(&in);
 	return rc;
 }
 
@@ -224,5 +244,5 @@ int bench_compare_main(int argc, char **argv)
 			argc - optind);
 		return IBC_EXIT_USAGE;
 	}
-	return bench_compare_run(argv[optind], argv[optind + 1], tol, out, NULL);
+	return compare_cli(argv[optind], argv[optind + 1], tol, out);
 }

@@ -5,14 +5,25 @@
 #ifndef BENCH_CMD_COMPARE_H
 #define BENCH_CMD_COMPARE_H
 
+#include "findings.h"
+#include "ibc_csv.h"
+
 /* argv[0] == "compare". The process exit code (docs/design.md#exit-codes). */
 int bench_compare_main(int argc, char **argv);
-/* Compare run nw (a run directory or its results.csv) with base: print the rows and findings,
- * write compare.csv and findings.csv into out (NULL: a new ibcoll-results/ directory) with
- * run_id (NULL: a new one). The exit code: 0, 1 (a regression or status change), 2 (a file
- * that is not a results.csv, nothing in common, a report that exists), 3 (I/O). */
-int bench_compare_run(const char *base, const char *nw, double tol, const char *out,
-		      const char *run_id);
+/* Two runs read (each a run directory or its results.csv), their paths as read. */
+struct bench_cmp_in {
+	struct ibc_csv_table *b, *n; /* owned */
+	char bp[600], np[600];
+};
+
+/* Read both; 0 or exit 2 (a message on stderr: missing, malformed). */
+int bench_compare_load(const char *base, const char *nw, struct bench_cmp_in *in);
+/* Compare, print one line per row, write dir/compare.csv (run_id), add the regressions and
+ * status changes to f. 0 or the exit code: 2 (not results.csv files, nothing in common, a
+ * compare.csv that exists), 3 (I/O). */
+int bench_compare_do(struct bench_cmp_in *in, double tol, const char *dir, const char *run_id,
+		     struct rpt_findings *f, struct rpt_cases *cases);
+void bench_compare_unload(struct bench_cmp_in *in);
 /* "5", "5%", "2.5%" (percent, 0..1000) -> fraction. 0 or -EINVAL. */
 int bench_parse_tolerance(const char *s, double *frac);
 

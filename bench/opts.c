@@ -6,6 +6,7 @@
  */
 #include "opts.h"
 #include "cmd_compare.h"
+#include "verdict.h"
 #include "ibc_csv.h"
 #include "ibc_common.h"
 #include "opts_msg.h"
@@ -74,6 +75,10 @@ static void usage_allreduce(FILE *f)
 		"                         <this run>` does (compare.csv, findings.csv; exit 1 on a\n"
 		"                         regression)\n"
 		"      --tolerance PCT    allowed slowdown against --baseline (default 5%%)\n"
+		"      --expect-busbw SIZE=GB/s[,...]  every row of SIZE must reach that busbw\n"
+		"      --expect-file F    thresholds: CSV collective,algo,transport,bytes,\n"
+		"                         min_busbw_GBps,max_time_us (* = any); a row that misses\n"
+		"                         one is a finding (findings.csv) and the exit code is 1\n"
 		"\n"
 		"exit codes: 0 ok, 1 wrong results or a regression against --baseline, 2 usage\n"
 		"error, 3 environment or runtime failure\n",
@@ -295,6 +300,8 @@ enum {
 	O_TIMEOUT,
 	O_OUT,
 	O_BASELINE,
+	O_EXPECT_BUSBW,
+	O_EXPECT_FILE,
 	O_TOLERANCE,
 	O_NIC,
 	O_GID,
@@ -328,6 +335,8 @@ static const struct option long_opts[] = {
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "out", required_argument, NULL, O_OUT },
 	{ "baseline", required_argument, NULL, O_BASELINE },
+	{ "expect-busbw", required_argument, NULL, O_EXPECT_BUSBW },
+	{ "expect-file", required_argument, NULL, O_EXPECT_FILE },
 	{ "tolerance", required_argument, NULL, O_TOLERANCE },
 	{ "nic", required_argument, NULL, O_NIC },
 	{ "gid-index", required_argument, NULL, O_GID },
@@ -551,6 +560,8 @@ static int parse_launch(struct bench_opts *o, int c, const char *v)
 		return 0;
 	case O_REQUIRE_AUTH: l->require_auth = true; return 0;
 	case O_BASELINE: o->report.baseline = v; return 0;
+	case O_EXPECT_BUSBW: o->report.expect_busbw = v; return 0;
+	case O_EXPECT_FILE: o->report.expect_file = v; return 0;
 	case O_TOLERANCE:
 		if (bench_parse_tolerance(v, &o->report.tolerance))
 			return bench__usage_err(o, "--tolerance '%s': give a percentage 0..1000, "
@@ -730,7 +741,7 @@ int bench__opts_validate(struct bench_opts *o)
 	if (o->report.out && stat(o->report.out, &st) == 0 && !S_ISDIR(st.st_mode))
 		return bench__usage_err(o, "--out '%s': exists and is not a directory",
 					o->report.out);
-	if (o->report.baseline && baseline_check(o))
+	if ((o->report.baseline && baseline_check(o)) || bench__verdict_validate(o))
 		return -EINVAL;
 	if (tp && strlen(tp) > BENCH_TRANSPORT_MAX) /* the options message has room for this */
 		return bench__usage_err(o, "--transport: path too long");

@@ -75,6 +75,8 @@ struct bench_report_cfg {
 	const char *out; /* borrowed from argv; NULL = the default directory */
 	const char *baseline; /* --baseline DIR (borrowed): compare with it at the end; NULL */
 	double tolerance;     /* --tolerance as a fraction (default 0.05) */
+	const char *expect_busbw; /* --expect-busbw SIZE=GB/s,... (borrowed) or NULL */
+	const char *expect_file;  /* --expect-file FILE (borrowed) or NULL */
 	char run_id[20];
 	char started[32];
 	char outdir[512];

@@ -5,7 +5,7 @@
  * reports, the user buffers; and the teardown in reverse order.
  */
 #include "bench.h"
-#include "cmd_compare.h"
+#include "verdict.h"
 #include "ibc_csv.h"
 #include "ibc_common.h"
 #include "mpi_algo.h"
@@ -248,20 +248,6 @@ out:
 	return code;
 }
 
-/* --baseline: rank 0 compares this run's results.csv with the baseline's, into this run's
- * directory (compare.csv, findings.csv). The run's exit code, or the comparison's when the
- * run itself passed. */
-static int against_baseline(const struct bench_drv *d, int code)
-{
-	const struct bench_report_cfg *r = &d->o->report;
-	int c;
-
-	fflush(stdout);
-	c = bench_compare_run(r->baseline, r->outdir, r->tolerance, r->outdir, r->run_id);
-	fflush(stdout);
-	return code ? code : c;
-}
-
 /* Transport, communicator, reports, command; the communicator torn down last. */
 static int with_comm(struct bench_drv *d, const struct bench_host *me,
 		     const struct bench_host *hosts)
@@ -278,8 +264,8 @@ static int with_comm(struct bench_drv *d, const struct bench_host *me,
 		code = run_command(d);
 	ibc_csv_close(d->csv);
 	d->csv = NULL;
-	if (d->rank == 0 && d->o->report.baseline && (code == 0 || code == IBC_EXIT_CHECK))
-		code = against_baseline(d, code);
+	if (d->rank == 0 && (code == 0 || code == IBC_EXIT_CHECK))
+		code = bench__verdict(d->o, code);
 	if (code != IBC_EXIT_ENV)
 		ibc_boot_barrier(d->boot); /* nobody tears down while a peer still reads */
 	ibc_comm_fini(&d->comm);

@@ -305,6 +305,27 @@ fail:
 	return rc;
 }
 
+int ibc_file_create(const char *path, const char *data, size_t len)
+{
+	struct ibc_csv_writer *w = calloc(1, sizeof(*w));
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	rc = writer_paths(w, path);
+	if (!rc)
+		rc = buf_reserve(w, len + 1);
+	if (rc) {
+		ibc_err_set("%s: %s", path, rc == -EISDIR ? "not a file name" : strerror(-rc));
+	} else {
+		memcpy(w->buf, data, len);
+		w->len = len;
+		rc = commit_exclusive(w);
+	}
+	writer_free(w);
+	return rc;
+}
+
 int ibc_csv_add(struct ibc_csv_writer *w, const char *const *values)
 {
 	size_t old = w->len;

@@ -31,6 +31,11 @@ int ibc_csv_commit(struct ibc_csv_writer *w);
 /* ibc_csv_add of nrows rows (values is nrows x ncols) and one ibc_csv_commit; on failure none
  * of them is kept. */
 int ibc_csv_append_rows(struct ibc_csv_writer *w, const char *const *values, int nrows);
+/* A whole file of len bytes at path, created exclusively and atomically as ibc_csv_create
+ * does (a temporary file, fsynced, linked into place): a reader sees all of it or nothing, and
+ * an existing file is never replaced. 0 or -EEXIST / -errno with ibc_err_get() saying why.
+ * For the reports that are not CSV (summary.json, JUnit XML, the Prometheus text file). */
+int ibc_file_create(const char *path, const char *data, size_t len);
 /* Free the writer; the file on disk stays as last committed (rows not committed are lost). */
 void ibc_csv_close(struct ibc_csv_writer *w);
 

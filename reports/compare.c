@@ -128,7 +128,17 @@ struct ctx {
 	struct cols cb, cn;
 	double tol;
 	struct rpt_findings *f;
+	struct rpt_cases *cases;
 };
+
+/* The JUnit case of a matched row: failed with the finding's evidence, else passed. */
+static int add_case(struct ctx *x, const struct rpt_cmp_row *cr, const char *failure)
+{
+	char what[300];
+
+	describe(x->n, &x->cn, cr->cur, what, sizeof(what));
+	return rpt_cases_add(x->cases, "baseline", what, failure);
+}
 
 static int add_finding(struct ctx *x, const struct rpt_cmp_row *cr)
 {
@@ -143,7 +153,7 @@ static int add_finding(struct ctx *x, const struct rpt_cmp_row *cr)
 	if (cr->verdict == RPT_V_STATUS) {
 		snprintf(fd->evidence, sizeof(fd->evidence),
 			 "%s: status %s in the baseline, %s now", what, bs, ns);
-		return 0;
+		return add_case(x, cr, fd->evidence);
 	}
 	fd->measured = num(x->n->rows[cr->cur][x->cn.p50]);
 	fd->expected = num(x->b->rows[cr->base][x->cb.p50]);
@@ -153,7 +163,7 @@ static int add_finding(struct ctx *x, const struct rpt_cmp_row *cr)
 		 "(tolerance %.1f%%)",
 		 what, fd->measured, fd->expected, (cr->time_ratio - 1) * 100,
 		 num(x->b->rows[cr->base][x->cb.p99]), x->tol * 100);
-	return 0;
+	return add_case(x, cr, fd->evidence);
 }
 
 static enum rpt_verdict judge(struct ctx *x, struct rpt_cmp_row *cr)
@@ -209,7 +219,7 @@ static void say_differ(struct ctx *x, const char *bn, const char *nn, char *err,
 /* Pair every new row with the first unpaired base row of the same identity. */
 static int pair_rows(struct ctx *x, struct rpt_compare *c, bool *used)
 {
-	int r, k;
+	int r, k, rc = 0;
 
 	for (r = 0; r < x->n->nrows; r++) {
 		struct rpt_cmp_row *cr = &c->rows[c->n++];
@@ -227,8 +237,11 @@ static int pair_rows(struct ctx *x, struct rpt_compare *c, bool *used)
 			cr->verdict = judge(x, cr);
 		}
 		c->count[cr->verdict]++;
-		if ((cr->verdict == RPT_V_REGRESSION || cr->verdict == RPT_V_STATUS) &&
-		    add_finding(x, cr))
+		if (cr->verdict == RPT_V_REGRESSION || cr->verdict == RPT_V_STATUS)
+			rc = add_finding(x, cr);
+		else if (cr->verdict != RPT_V_NEW_ONLY)
+			rc = add_case(x, cr, NULL);
+		if (rc)
 			return -ENOMEM;
 	}
 	for (k = 0; k < x->b->nrows; k++) {
@@ -242,9 +255,10 @@ static int pair_rows(struct ctx *x, struct rpt_compare *c, bool *used)
 
 int rpt_compare(const struct ibc_csv_table *base, const char *base_name,
 		const struct ibc_csv_table *nw, const char *new_name, double tolerance,
-		struct rpt_compare *out, struct rpt_findings *f, char *err, size_t errlen)
+		struct rpt_compare *out, struct rpt_findings *f, struct rpt_cases *cases, char *err,
+		size_t errlen)
 {
-	struct ctx x = {.b = base, .n = nw, .tol = tolerance, .f = f};
+	struct ctx x = {.b = base, .n = nw, .tol = tolerance, .f = f, .cases = cases};
 	bool *used;
 	int rc;
 

@@ -40,12 +40,14 @@ struct rpt_compare {
 };
 
 /* Compare nw against base (names: how to call them in messages, e.g. their paths). Adds a
- * finding (check "baseline", kind "row") per regression and per status change. 0, or -EINVAL
+ * finding (check "baseline", kind "row") per regression and per status change, and a case per
+ * matched row (cases may be NULL). 0, or -EINVAL
  * (a table is not a results.csv: a column is missing; or the two have other schemas) or
  * -ENOENT (no row in common: err says which identity columns differ). */
 int rpt_compare(const struct ibc_csv_table *base, const char *base_name,
 		const struct ibc_csv_table *nw, const char *new_name, double tolerance,
-		struct rpt_compare *out, struct rpt_findings *f, char *err, size_t errlen);
+		struct rpt_compare *out, struct rpt_findings *f, struct rpt_cases *cases, char *err,
+		size_t errlen);
 void rpt_compare_free(struct rpt_compare *c);
 
 const char *rpt_verdict_name(enum rpt_verdict v);

@@ -33,6 +33,35 @@ struct rpt_finding *rpt_findings_add(struct rpt_findings *f, const char *check, 
 	return x;
 }
 
+int rpt_cases_add(struct rpt_cases *c, const char *check, const char *name, const char *message)
+{
+	struct rpt_case *x;
+
+	if (!c)
+		return 0;
+	if (c->n == c->cap) {
+		int cap = c->cap ? 2 * c->cap : 64;
+		struct rpt_case *v = realloc(c->v, (size_t)cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	x = &c->v[c->n++];
+	snprintf(x->check, sizeof(x->check), "%s", check);
+	snprintf(x->name, sizeof(x->name), "%s", name);
+	snprintf(x->message, sizeof(x->message), "%s", message ? message : "");
+	x->failed = message != NULL;
+	return 0;
+}
+
+void rpt_cases_free(struct rpt_cases *c)
+{
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
 void rpt_findings_free(struct rpt_findings *f)
 {
 	free(f->v);

@@ -9,6 +9,7 @@
 #ifndef RPT_FINDINGS_H
 #define RPT_FINDINGS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -31,6 +32,24 @@ struct rpt_findings {
  * memory. */
 struct rpt_finding *rpt_findings_add(struct rpt_findings *f, const char *check, const char *kind);
 void rpt_findings_free(struct rpt_findings *f);
+
+/* One check made, passed or failed: a JUnit testcase (machine.h). A failed case has a
+ * finding too. */
+struct rpt_case {
+	char check[16];
+	char name[240];	  /* what was checked: the row, with the expectation that selected it */
+	char message[400]; /* failed: why ("" when passed) */
+	bool failed;
+};
+
+struct rpt_cases {
+	struct rpt_case *v; /* owned */
+	int n, cap;
+};
+
+/* Append a case (c may be NULL: nothing recorded); 0 or -ENOMEM. message NULL = passed. */
+int rpt_cases_add(struct rpt_cases *c, const char *check, const char *name, const char *message);
+void rpt_cases_free(struct rpt_cases *c);
 
 /* Write dir/findings.csv (exclusive create; a header only when there are none). 0 or -errno
  * with err saying what failed. */

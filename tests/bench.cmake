@@ -7,3 +7,7 @@ ibc_tap_test(test_stats SOURCES test_stats.c LIBS ibc_bench TIMEOUT 60)
 # status changes, unmatched rows, bad input) and on a real run against its copy.
 ibc_tap_test(test_compare SOURCES test_compare.c LIBS ibc_bench TIMEOUT 300)
 add_dependencies(test_compare ibcoll)
+# test_expect: thresholds (the expectations file, --expect-busbw) and the verdict of real runs
+# (findings.csv, exit 1 when a limit is missed, exit 2 on a bad file before the run).
+ibc_tap_test(test_expect SOURCES test_expect.c LIBS ibc_bench TIMEOUT 300)
+add_dependencies(test_expect ibcoll)

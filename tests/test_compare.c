@@ -10,6 +10,7 @@
  */
 #include "cmd_compare.h"
 #include "ibc_csv.h"
+#include "results_fixture.h"
 #include "runcmd.h"
 #include "schema.h"
 #include "tap.h"
@@ -30,42 +31,6 @@ static const char *tmp_path(const char *name)
 	k = (k + 1) % 4;
 	snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmp, name);
 	return buf[k];
-}
-
-/* One results.csv row's varying parts. */
-struct row {
-	const char *transport;
-	long bytes;
-	double p50, p99; /* us; min is p50 * 0.95, mean p50 */
-	const char *status;
-};
-
-/* Write dir/results.csv with the given rows (schema sv, run id id). */
-static int write_run(const char *dir, const char *sv, const char *id, const struct row *r, int n)
-{
-	static const char *const cols[] = {RPT_RESULTS_COLUMNS};
-	char path[400];
-	FILE *f;
-	int i, k;
-
-	mkdir(dir, 0755);
-	snprintf(path, sizeof(path), "%s/results.csv", dir);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	for (k = 0; k < RPT_RESULTS_NCOLS; k++)
-		fprintf(f, "%s%c", cols[k], k + 1 < RPT_RESULTS_NCOLS ? ',' : '\n');
-	for (i = 0; i < n; i++) {
-		double bw = r[i].bytes / (r[i].p50 * 1e3);
-
-		fprintf(
-		    f,
-		    "%s,%s,2026-12-07T00:00:00Z,0.1.0,allreduce,ring,%s,host,float,sum,out,8,2,4,"
-		    "1,%ld,%ld,1,20,%.3f,%.3f,%.3f,%.3f,%.3f,%.6f,%.6f,0,,3,hostb,%s,local\n",
-		    sv, id, r[i].transport, r[i].bytes, r[i].bytes / 4, r[i].p50, r[i].p50 * 0.95,
-		    r[i].p50, r[i].p99, r[i].p99 * 1.2, bw, bw * 1.75, r[i].status);
-	}
-	return fclose(f);
 }
 
 static struct cmd_result *compare(const char *base, const char *nw, const char *extra,
@@ -231,8 +196,9 @@ static void bad_input(void)
 	   "compare into a directory that holds compare.csv: exit 2, not overwritten (%s)", c->err);
 }
 
-/* A copy of dir/results.csv into dir2 with every time column times k. */
-static int scaled_copy(const char *dir, const char *dir2, double k)
+/* A copy of dir/results.csv into dir2 with every time column set to us: a baseline that any
+ * real run beats (1e9 us) or loses to (0.001 us), whatever the machine's load. */
+static int const_copy(const char *dir, const char *dir2, double us)
 {
 	static const char *const cols[] = {RPT_RESULTS_COLUMNS};
 	static const char *const times[] = {"time_us", "time_min_us", "time_p50_us", "time_p99_us",
@@ -255,7 +221,7 @@ static int scaled_copy(const char *dir, const char *dir2, double k)
 		for (i = 0; i < 5; i++) {
 			int c = ibc_csv_col(t, times[i]);
 
-			snprintf(num[i], sizeof(num[i]), "%.3f", atof(t->rows[r][c]) * k);
+			snprintf(num[i], sizeof(num[i]), "%.3f", us);
 			v[c] = num[i];
 		}
 		rc = ibc_csv_append(w, v);
@@ -301,14 +267,17 @@ static void real_run(void)
 	memcpy(&c, compare("real", "real-copy", NULL, "c-real"), sizeof(c));
 	ok(c.code == 0 && nrows("c-real", "compare.csv", "verdict", "ok") == 12,
 	   "a real run against its copy: 12 rows ok, exit 0 (%d)", c.code);
-	is_int(run_real(tmp_path("again"), tmp_path("real"), "1000"), 0,
-	       "a second run with --baseline (tolerance 1000%%): exit 0");
-	ok(nrows("again", "compare.csv", "verdict", NULL) == 12 &&
+	ok(const_copy(tmp_path("real"), tmp_path("slowbase"), 1e9) == 0 &&
+	       const_copy(tmp_path("real"), tmp_path("fastbase"), 0.001) == 0,
+	   "baselines of 1000 s and of 1 ns per operation");
+	is_int(run_real(tmp_path("again"), tmp_path("slowbase"), "5"), 0,
+	       "a run with --baseline of a 1000 s baseline: exit 0");
+	ok(nrows("again", "compare.csv", "verdict", "faster") == 12 &&
 	       nrows("again", "findings.csv", NULL, NULL) == 0,
-	   "--baseline: compare.csv (12 rows) and an empty findings.csv in the run's directory");
-	ok(scaled_copy(tmp_path("real"), tmp_path("fast"), 0.01) == 0, "a baseline 100x faster");
-	is_int(run_real(tmp_path("slow"), tmp_path("fast"), "5"), 1,
-	       "a run against a baseline 100x faster: exit 1");
+	   "--baseline: compare.csv (12 rows faster) and an empty findings.csv in the run's "
+	   "directory");
+	is_int(run_real(tmp_path("slow"), tmp_path("fastbase"), "5"), 1,
+	       "a run against a 1 ns baseline: exit 1");
 	ok(nrows("slow", "findings.csv", "check", "baseline") == 12,
 	   "--baseline: every row a regression finding");
 	is_int(run_real(tmp_path("nobase"), tmp_path("nonexistent"), "5"), 2,

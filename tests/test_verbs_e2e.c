@@ -189,6 +189,25 @@ static const char *sr_row_field(const char *dir, const char *algo, const char *c
 	return v;
 }
 
+/* Rows of dir/findings.csv of the given check; -1 when it cannot be read. */
+static int findings_of(const char *dir, const char *check)
+{
+	struct ibc_csv_table *t = NULL;
+	char path[400], err[256];
+	int n = 0, i, cc;
+
+	snprintf(path, sizeof(path), "%s/findings.csv", dir);
+	if (ibc_csv_read(path, &t, err, sizeof(err))) {
+		diag("%s", err);
+		return -1;
+	}
+	cc = ibc_csv_col(t, "check");
+	for (i = 0; cc >= 0 && i < t->nrows; i++)
+		n += !strcmp(t->rows[i][cc], check);
+	ibc_csv_free(t);
+	return n;
+}
+
 static const char *outdir(void)
 {
 	static char d[300];
@@ -316,6 +335,9 @@ int main(void)
 		is_str(sr_row_field(dir, "pingpong", "wrong"), "0",
 		       "ping-pong row after it: wrong 0 (each row counts its own test)");
 		is_str(sr_row_field(dir, "pingpong", "status"), "ok", "ping-pong row status ok");
+		ok(findings_of(dir, "correctness") == 1 && strstr(r.out, "correctness row") &&
+			   strstr(r.out, "status wrong"),
+		   "flipped byte: one correctness finding in findings.csv, stated on stdout");
 	}
 	{ /* the same flip inside an all-reduce is caught by the bit-exact check (int32: a float
 	   * sum could round a flipped low mantissa bit away) */

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * verdict.c - the checks at the end of a measuring run and findings.csv (verdict.h).
+ */
+#include "verdict.h"
+#include "cmd_compare.h"
+#include "expect.h"
+#include "findings.h"
+#include "ibc_common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The thresholds the options name; 0 or -EINVAL with err set. */
+static int load_expects(const struct bench_opts *o, struct rpt_expects *e, char *err, size_t len)
+{
+	int rc = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (o->report.expect_busbw)
+		rc = rpt_expect_parse_busbw(o->report.expect_busbw, e, err, len);
+	if (!rc && o->report.expect_file) {
+		rc = rpt_expect_load(o->report.expect_file, e, err, len);
+		if (rc && rc != -EINVAL)
+			rc = -EINVAL; /* a file named by a flag that cannot be read: usage */
+	}
+	return rc;
+}
+
+int bench__verdict_validate(const struct bench_opts *o)
+{
+	struct rpt_expects e;
+	char err[700];
+	int rc = load_expects(o, &e, err, sizeof(err));
+
+	rpt_expects_free(&e);
+	if (rc)
+		return bench__usage_err(
+		    o, "%s%s",
+		    o->report.expect_file && !strstr(err, "--expect") ? "--expect-file: " : "",
+		    err);
+	return 0;
+}
+
+/* A correctness case per row; rows not ok are findings too, of check "correctness" (wrong
+ * data) or "run" (timeout, error). */
+static int rows_not_ok(const struct ibc_csv_table *t, struct rpt_findings *f,
+		       struct rpt_cases *cases)
+{
+	int st = ibc_csv_col(t, "status"), wr = ibc_csv_col(t, "wrong_ranks");
+	int co = ibc_csv_col(t, "collective"), al = ibc_csv_col(t, "algo");
+	int by = ibc_csv_col(t, "bytes"), dt = ibc_csv_col(t, "dtype");
+	int pl = ibc_csv_col(t, "placement"), tp = ibc_csv_col(t, "transport"), r;
+
+	if (st < 0 || wr < 0 || co < 0 || al < 0 || by < 0 || dt < 0 || pl < 0 || tp < 0)
+		return -EINVAL;
+	for (r = 0; r < t->nrows; r++) {
+		const char *s = t->rows[r][st], *check = strcmp(s, "wrong") ? "run" : "correctness";
+		struct rpt_finding *x;
+		char name[240];
+
+		snprintf(name, sizeof(name), "%s %s over %s, %s, %s-place, %s bytes", t->rows[r][co],
+			 t->rows[r][al], t->rows[r][tp], t->rows[r][dt], t->rows[r][pl],
+			 t->rows[r][by]);
+		if (strcmp(s, "ok") == 0) {
+			if (rpt_cases_add(cases, "correctness", name, NULL))
+				return -ENOMEM;
+			continue;
+		}
+		x = rpt_findings_add(f, check, "row");
+		if (!x)
+			return -ENOMEM;
+		snprintf(x->evidence, sizeof(x->evidence), "%s: status %s%s%s", name, s,
+			 t->rows[r][wr][0] ? ", wrong on ranks " : "", t->rows[r][wr]);
+		if (rpt_cases_add(cases, "correctness", name, x->evidence))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int run_checks(const struct bench_opts *o, const struct ibc_csv_table *t,
+		      struct rpt_findings *f, struct rpt_cases *cases)
+{
+	struct rpt_expects e;
+	char err[700];
+	int checked = 0, idle = 0, rc = rows_not_ok(t, f, cases);
+
+	if (!rc && load_expects(o, &e, err, sizeof(err)) == 0) {
+		rc = rpt_expect_check(&e, t, f, cases, &checked, &idle);
+		if (e.n)
+			printf("# thresholds: %d expectation(s), %d row check(s), %d selecting no "
+			       "row\n",
+			       e.n, checked, idle);
+		rpt_expects_free(&e);
+	}
+	return rc;
+}
+
+int bench__conclude(const char *dir, struct rpt_run_info *info, const struct ibc_csv_table *rows,
+		    const struct rpt_findings *f, const struct rpt_cases *cases)
+{
+	char err[700];
+
+	info->exit_code = f->n ? IBC_EXIT_CHECK : IBC_EXIT_OK;
+	if (rpt_findings_write(dir, info->run_id, f, err, sizeof(err)) ||
+	    rpt_machine_write(dir, info, rows, f, cases, err, sizeof(err))) {
+		ibc_log("%s", err);
+		return IBC_EXIT_ENV;
+	}
+	printf("# Reports: %s/findings.csv, summary.json, junit.xml, ibcoll.prom\n", dir);
+	rpt_findings_print(stdout, f);
+	fflush(stdout);
+	return info->exit_code;
+}
+
+int bench__verdict(const struct bench_opts *o, int code)
+{
+	const struct bench_report_cfg *r = &o->report;
+	struct rpt_run_info info = {o->sendrecv ? "sendrecv" : "allreduce", r->run_id, r->started,
+				    0};
+	struct rpt_findings f = {0};
+	struct rpt_cases cases = {0};
+	struct bench_cmp_in in;
+	char path[600];
+	int rc;
+
+	fflush(stdout);
+	snprintf(path, sizeof(path), "%s/results.csv", r->outdir);
+	rc = bench_compare_load(r->baseline ? r->baseline : path, path, &in);
+	if (rc)
+		return code ? code : rc;
+	rc = run_checks(o, in.n, &f, &cases) ? IBC_EXIT_ENV : 0;
+	if (!rc && r->baseline)
+		rc = bench_compare_do(&in, r->tolerance, r->outdir, r->run_id, &f, &cases);
+	if (!rc)
+		rc = bench__conclude(r->outdir, &info, in.n, &f, &cases);
+	bench_compare_unload(&in);
+	rpt_cases_free(&cases);
+	rpt_findings_free(&f);
+	/* an environment failure of the checks wins; else the worse of the run and the checks */
+	return rc == IBC_EXIT_ENV || rc == IBC_EXIT_USAGE ? rc : IBC_MAX(code, rc);
+}
