@@ -13,6 +13,7 @@
 #include "opts.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +68,13 @@ static int bench_main(int argc, char **argv, bool sendrecv)
 			"ibcoll: --out %s already holds results.csv: ibcoll never overwrites a "
 			"report; choose another directory\n",
 			o.report.outdir);
+		return IBC_EXIT_USAGE;
+	}
+	if (getenv("IBCOLL_HOSTID") && ibc_hostid_check(getenv("IBCOLL_HOSTID"))) {
+		fprintf(stderr,
+			"ibcoll: IBCOLL_HOSTID='%s': give 1 to %d characters of letters, digits, "
+			"'-', '_' and '.' (a name for this host in the reports)\n",
+			getenv("IBCOLL_HOSTID"), IBC_HOSTID_MAX);
 		return IBC_EXIT_USAGE;
 	}
 	if (ibc_boot_env_detect(&env)) {

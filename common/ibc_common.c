@@ -247,12 +247,33 @@ int ibc_split_list(const char *s, char **store, const char **items, int max)
 	return n;
 }
 
+int ibc_hostid_check(const char *id)
+{
+	size_t i, n = id ? strlen(id) : 0;
+
+	if (n == 0 || n > IBC_HOSTID_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)id[i];
+
+		if (!isalnum(c) && c != '-' && c != '_' && c != '.')
+			return -EINVAL;
+	}
+	return 0;
+}
+
 const char *ibc_hostname(void)
 {
 	static char host[256];
 
 	if (!host[0]) {
+		const char *id = getenv("IBCOLL_HOSTID");
 		char *dot;
+
+		if (id && ibc_hostid_check(id) == 0) {
+			snprintf(host, sizeof(host), "%s", id);
+			return host;
+		}
 
 		if (gethostname(host, sizeof(host) - 1) != 0)
 			snprintf(host, sizeof(host), "unknown");

@@ -79,8 +79,14 @@ const char *ibc_format_size(uint64_t bytes, char *buf, size_t len);
  * caller frees *store). Returns item count or -EINVAL / -E2BIG. */
 int ibc_split_list(const char *s, char **store, const char **items, int max);
 
-/* Hostname of this machine (short form, cached). */
+/* Hostname of this machine (short form, cached), or IBCOLL_HOSTID. */
 const char *ibc_hostname(void);
+/* IBCOLL_HOSTID names this host instead of its hostname (as NCCL_HOSTID does), so ranks in
+ * network namespaces of one machine are hosts of their own in the rank table and the
+ * reports: 1..IBC_HOSTID_MAX characters of [A-Za-z0-9._-]. ibc_hostname() takes it when it
+ * is valid; the commands refuse an invalid one (exit 2). 0 or -EINVAL. */
+#define IBC_HOSTID_MAX 63
+int ibc_hostid_check(const char *id);
 /* The CPUs this process may run on (its affinity mask) as a list: "0-3,8". 0, or -errno. */
 int ibc_affinity_list(char *buf, size_t len);
 
