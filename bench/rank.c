@@ -5,6 +5,7 @@
  * reports, the user buffers; and the teardown in reverse order.
  */
 #include "bench.h"
+#include "port_counters.h"
 #include "verdict.h"
 #include "ibc_csv.h"
 #include "ibc_common.h"
@@ -252,20 +253,30 @@ out:
 static int with_comm(struct bench_drv *d, const struct bench_host *me,
 		     const struct bench_host *hosts)
 {
+	struct rpt_findings f = { 0 };
+	struct rpt_cases cases = { 0 };
+	struct bench_cnt cnt;
 	int rc = pick_transport(d), code;
 
 	if (rc)
 		return rc == -EINVAL ? IBC_EXIT_USAGE : IBC_EXIT_ENV;
+	memset(&cnt, 0, sizeof(cnt));
 	code = comm_init(d, me);
 	if (code)
 		return code;
 	code = open_reports(d, hosts);
-	if (!code)
+	if (!code) {
+		bench__counters_before(d, &cnt);
 		code = run_command(d);
+	}
 	ibc_csv_close(d->csv);
 	d->csv = NULL;
+	if ((code == 0 || code == IBC_EXIT_CHECK) && bench__counters_after(d, &cnt, &f, &cases))
+		ibc_log("port counters: %s", ibc_err_get());
 	if (d->rank == 0 && (code == 0 || code == IBC_EXIT_CHECK))
-		code = bench__verdict(d->o, code);
+		code = bench__verdict(d->o, code, &f, &cases);
+	rpt_cases_free(&cases);
+	rpt_findings_free(&f);
 	if (code != IBC_EXIT_ENV)
 		ibc_boot_barrier(d->boot); /* nobody tears down while a peer still reads */
 	ibc_comm_fini(&d->comm);

@@ -114,13 +114,12 @@ int bench__conclude(const char *dir, struct rpt_run_info *info, const struct ibc
 	return info->exit_code;
 }
 
-int bench__verdict(const struct bench_opts *o, int code)
+int bench__verdict(const struct bench_opts *o, int code, struct rpt_findings *f,
+		   struct rpt_cases *cases)
 {
 	const struct bench_report_cfg *r = &o->report;
 	struct rpt_run_info info = {o->sendrecv ? "sendrecv" : "allreduce", r->run_id, r->started,
 				    0};
-	struct rpt_findings f = {0};
-	struct rpt_cases cases = {0};
 	struct bench_cmp_in in;
 	char path[600];
 	int rc;
@@ -130,14 +129,12 @@ int bench__verdict(const struct bench_opts *o, int code)
 	rc = bench_compare_load(r->baseline ? r->baseline : path, path, &in);
 	if (rc)
 		return code ? code : rc;
-	rc = run_checks(o, in.n, &f, &cases) ? IBC_EXIT_ENV : 0;
+	rc = run_checks(o, in.n, f, cases) ? IBC_EXIT_ENV : 0;
 	if (!rc && r->baseline)
-		rc = bench_compare_do(&in, r->tolerance, r->outdir, r->run_id, &f, &cases);
+		rc = bench_compare_do(&in, r->tolerance, r->outdir, r->run_id, f, cases);
 	if (!rc)
-		rc = bench__conclude(r->outdir, &info, in.n, &f, &cases);
+		rc = bench__conclude(r->outdir, &info, in.n, f, cases);
 	bench_compare_unload(&in);
-	rpt_cases_free(&cases);
-	rpt_findings_free(&f);
 	/* an environment failure of the checks wins; else the worse of the run and the checks */
 	return rc == IBC_EXIT_ENV || rc == IBC_EXIT_USAGE ? rc : IBC_MAX(code, rc);
 }

@@ -17,9 +17,11 @@
 /* Check the options' thresholds and baseline files before the run: 0 or -EINVAL (usage,
  * message printed naming the flag and file:line). */
 int bench__verdict_validate(const struct bench_opts *o);
-/* Rank 0 after the run with the run's exit code so far: the run's exit code (1 when a check
- * found something, unless it already failed worse). */
-int bench__verdict(const struct bench_opts *o, int code);
+/* Rank 0 after the run with the run's exit code so far and what checks made during the run
+ * found (the port counters; f and cases owned by the caller, added to here): the run's exit
+ * code (1 when a check found something, unless it already failed worse). */
+int bench__verdict(const struct bench_opts *o, int code, struct rpt_findings *f,
+		   struct rpt_cases *cases);
 
 /* The end of every checking command: dir/findings.csv and the machine outputs (summary.json,
  * junit.xml, ibcoll.prom: reports/machine.h) written, each finding stated on stdout. info's

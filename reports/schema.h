@@ -34,6 +34,11 @@
 		"expected", "unit", "evidence"
 #define RPT_FINDINGS_NCOLS 12
 
+/* A NIC port's counters over a run: one row per (host, nic, port, counter). */
+#define RPT_COUNTERS_COLUMNS                                                                       \
+	"schema", "run_id", "host", "nic", "port", "counter", "kind", "before", "after", "delta"
+#define RPT_COUNTERS_NCOLS 10
+
 /* `ibcoll compare`: one row per results row of either run, matched on the identity columns. */
 #define RPT_COMPARE_COLUMNS                                                                        \
 	"schema", "run_id", "base_run_id", "new_run_id", "collective", "algo", "transport", "mem", \
