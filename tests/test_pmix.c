@@ -167,6 +167,8 @@ static void staged_mpirun(void)
 	free(r);
 }
 
+static void nightly(char *const env[]);
+
 static void slurm(void)
 {
 	char cmd[2048], dir[300], conf[340], out[320];
@@ -192,12 +194,12 @@ static void slurm(void)
 		}
 		why[strcspn(why, "\n")] = '\0';
 		if (rc == 77) {
-			tap_skip(4, why[0] ? why : "Slurm cannot run here");
+			tap_skip(7, why[0] ? why : "Slurm cannot run here");
 			return;
 		}
 		ok(0, "slurm.sh up: a 3-node Slurm cluster on the staged hosts (exit %d: %s)", rc,
 		   why);
-		tap_skip(3, "no Slurm cluster");
+		tap_skip(6, "no Slurm cluster");
 		goto down;
 	}
 	snprintf(conf, sizeof(conf), "SLURM_CONF=%s/slurm.conf", dir);
@@ -219,9 +221,60 @@ static void slurm(void)
 		   mpi[i], n, want[i]);
 		free(r);
 	}
+	nightly(env);
 down:
 	snprintf(cmd, sizeof(cmd), "bash %s/slurm.sh down %s", stage, dir);
 	sh(cmd);
+}
+
+/* examples/nightly.sbatch submitted with sbatch --wait, as a timer would: its run directory */
+static void nightly(char *const env[])
+{
+	char cmd[3000], exp[400], dir[600] = "", examples[600];
+	struct cmd_result *r;
+	int good, n;
+	FILE *p;
+
+	snprintf(examples, sizeof(examples), "%s/../../examples", stage);
+	snprintf(exp, sizeof(exp), "%s/expect.csv", tmp);
+	p = fopen(exp, "w");
+	if (p) {
+		fprintf(p, "collective,algo,transport,bytes,min_busbw_GBps,max_time_us\n"
+			   "allreduce,*,*,*,0.000000001,\n");
+		fclose(p);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && IBCOLL=%s IBCOLL_NIGHTLY_OUT=%s/nightly IBCOLL_EXPECT=%s "
+		 "IBCOLL_SWEEP='-b 1K -e 64K -f 8 -n 3 -w 1 --timeout 30' exec sbatch --wait "
+		 "--time=5 -N 3 --ntasks-per-node=1 -o %s/nightly.out %s/nightly.sbatch",
+		 tmp, bin, tmp, exp, tmp, examples);
+	r = run_sh(cmd, env, 240);
+	is_int(r->code, 0, "sbatch --wait examples/nightly.sbatch on 3 nodes: exit 0");
+	if (r->code) {
+		show(r);
+		snprintf(cmd, sizeof(cmd), "sed 's/^/#   /' %s/nightly.out", tmp);
+		sh(cmd);
+	}
+	free(r);
+	snprintf(cmd, sizeof(cmd), "ls -d %s/nightly/*/allreduce 2>/dev/null | head -1", tmp);
+	p = popen(cmd, "r");
+	if (p) {
+		if (!fgets(dir, sizeof(dir), p))
+			dir[0] = '\0';
+		dir[strcspn(dir, "\n")] = '\0';
+		pclose(p);
+	}
+	n = 0;
+	good = dir[0] && rows_ok(dir, 3, 3, "pmix", &n);
+	ok(good && hosts_ok(dir, 3), "the nightly run directory: %d rows, 3 nodes, wired up "
+				      "through PMIx, hosts.csv names them (%s)", n, dir);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && test -f findings.csv && test $(wc -l < findings.csv) -eq 1 && "
+		 "grep -Eq '\"passed\":[[:space:]]*true' summary.json && test -f junit.xml && "
+		 "grep -q '^ibcoll_run_exit_code{command=\"allreduce\"} 0' ibcoll.prom",
+		 dir);
+	ok(dir[0] && sh(cmd) == 0, "... findings.csv empty, summary.json passed, junit.xml, "
+				   "ibcoll.prom with exit code 0");
 }
 
 /* a port on 127.0.0.1 that nobody listens on */
@@ -333,7 +386,7 @@ int main(void)
 	/* names and subnet carry the pid so concurrent runs do not collide */
 	snprintf(prefix, sizeof(prefix), "pm%d", (int)getpid() % 100000);
 	snprintf(net, sizeof(net), "10.215.%d", (int)getpid() % 250);
-	tap_plan(15);
+	tap_plan(18);
 	one_host();
 	dead_server();
 	missing_rank();
@@ -341,10 +394,10 @@ int main(void)
 	rc = sh(cmd);
 	staged = rc == 0;
 	if (rc == 77) {
-		tap_skip(7, "network namespaces cannot be made here (needs root, ip, veth)");
+		tap_skip(10, "network namespaces cannot be made here (needs root, ip, veth)");
 	} else if (rc != 0) {
 		ok(0, "hosts.sh up: 3 staged hosts (exit %d)", rc);
-		tap_skip(6, "no staged hosts");
+		tap_skip(9, "no staged hosts");
 	} else {
 		staged_mpirun();
 		slurm();
