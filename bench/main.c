@@ -3,6 +3,7 @@
  * main.c - `ibcoll <command> [options]`: dispatch to the subcommands. Only main exits.
  */
 #include "bootstrap.h"
+#include "cmd_check.h"
 #include "cmd_compare.h"
 #include "driver.h"
 #include "ibc_common.h"
@@ -24,6 +25,7 @@ static const struct command commands[] = {
 	{ "sendrecv", ibc_sendrecv_main, "point-to-point bandwidth and latency between rank pairs" },
 	{ "topo", topo_cmd_main, "GPU x NIC matrix, pairing, binding and topology warnings" },
 	{ "project", project_cmd_main, "project all-reduce to clusters of up to 200,000 GPUs" },
+	{ "check", bench_check_main, "preflight of this host: GPUs, NICs, ports, PCIe links, no traffic" },
 	{ "compare", bench_compare_main, "a run against a baseline run: regressions, compare.csv" },
 };
 
@@ -87,7 +89,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < IBC_ARRAY_SIZE(commands); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].main(argc - 1, argv + 1);
-	fprintf(stderr, "ibcoll: unknown command '%s' (valid: allreduce, sendrecv, topo, project, compare; "
+	fprintf(stderr, "ibcoll: unknown command '%s' (valid: allreduce, sendrecv, topo, project, check, compare; "
 			"see 'ibcoll --help')\n",
 		argv[1]);
 	return IBC_EXIT_USAGE;

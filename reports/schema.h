@@ -34,6 +34,11 @@
 		"expected", "unit", "evidence"
 #define RPT_FINDINGS_NCOLS 12
 
+/* `ibcoll check`: one row per fact of the host (status ok, finding, warning or info). */
+#define RPT_CHECK_COLUMNS                                                                          \
+	"schema", "run_id", "host", "item", "name", "fact", "value", "expected", "status"
+#define RPT_CHECK_NCOLS 9
+
 /* A NIC port's counters over a run: one row per (host, nic, port, counter). */
 #define RPT_COUNTERS_COLUMNS                                                                       \
 	"schema", "run_id", "host", "nic", "port", "counter", "kind", "before", "after", "delta"

@@ -8,3 +8,8 @@ ibc_tap_test(test_topo
   LABELS topology
   ENV "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/data/topo-lsan.supp:print_suppressions=0"
       "ASAN_OPTIONS=fast_unwind_on_malloc=0")
+# test_check: `ibcoll check` (the preflight) on the DGX fixture and fake sysfs trees.
+ibc_tap_test(test_check SOURCES test_check.c LIBS ibc_reports TIMEOUT 300
+  ENV "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/data/topo-lsan.supp:print_suppressions=0"
+      "ASAN_OPTIONS=fast_unwind_on_malloc=0")
+add_dependencies(test_check ibcoll)
