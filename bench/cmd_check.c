@@ -487,9 +487,9 @@ static int open_report(struct check *c, const char *out, char *dir, size_t len)
 		snprintf(dir, len, "%s", out);
 	else
 		snprintf(dir, len, "ibcoll-results/%s-%s", ts, c->run_id);
-	if ((!out && mkdir("ibcoll-results", 0755) && errno != EEXIST) ||
-	    (mkdir(dir, 0755) && errno != EEXIST)) {
-		fprintf(stderr, "ibcoll check: cannot create %s: %s\n", dir, strerror(errno));
+	rc = ibc_mkdir_p(dir);
+	if (rc) {
+		fprintf(stderr, "ibcoll check: cannot create %s: %s\n", dir, strerror(-rc));
 		return IBC_EXIT_ENV;
 	}
 	snprintf(path, sizeof(path), "%s/check.csv", dir);

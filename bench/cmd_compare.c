@@ -128,11 +128,7 @@ static int make_dir(const char *out, char *dir, size_t len, char *run_id, size_t
 		snprintf(dir, len, "%s", out);
 	else
 		snprintf(dir, len, "ibcoll-results/%s-%s", ts, run_id);
-	if (!out && mkdir("ibcoll-results", 0755) && errno != EEXIST)
-		return -errno;
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
+	return ibc_mkdir_p(dir);
 }
 
 int bench_compare_load(const char *base, const char *nw, struct bench_cmp_in *in)

@@ -14,31 +14,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int make_dirs(const char *path)
-{
-	char tmp[512];
-	size_t i, n = strlen(path);
-
-	if (n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		tmp[i] = path[i];
-	}
-	return 0;
-}
-
 int bench__report_open(struct bench_drv *d)
 {
 	static const char *const cols[] = { RPT_RESULTS_COLUMNS };
 	const char *dir = d->o->report.outdir;
 	char path[600];
-	int rc = make_dirs(dir);
+	int rc = ibc_mkdir_p(dir);
 
 	if (rc) {
 		ibc_log("cannot create report directory %s: %s", dir, strerror(-rc));

@@ -289,8 +289,11 @@ static int connect_listen(struct ibc_comm *c, const struct ibc_link_req *req, in
 				return tp_fail(c, rc, l, "listening for");
 			rc = ibc_boot_send(c->boot, l->peer, CONN_TAG(l->stream), pd->handle,
 					   IBC_TP_HANDLE_BYTES);
-			if (rc)
+			if (rc) { /* not counted in *npend yet: the caller would not close it */
+				c->ops->close_listen(pd->lst);
+				pd->lst = NULL;
 				return rc;
+			}
 		}
 		(*npend)++;
 	}

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -245,6 +246,25 @@ int ibc_split_list(const char *s, char **store, const char **items, int max)
 	}
 	*store = copy;
 	return n;
+}
+
+int ibc_mkdir_p(const char *path)
+{
+	char tmp[512];
+	size_t i, n = strlen(path);
+
+	if (n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return -errno;
+		tmp[i] = path[i];
+	}
+	return 0;
 }
 
 int ibc_hostid_check(const char *id)

@@ -79,6 +79,8 @@ const char *ibc_format_size(uint64_t bytes, char *buf, size_t len);
  * caller frees *store). Returns item count or -EINVAL / -E2BIG. */
 int ibc_split_list(const char *s, char **store, const char **items, int max);
 
+/* mkdir -p: path and every missing parent (mode 0755). 0 or -errno (-ENAMETOOLONG). */
+int ibc_mkdir_p(const char *path);
 /* Hostname of this machine (short form, cached), or IBCOLL_HOSTID. */
 const char *ibc_hostname(void);
 /* IBCOLL_HOSTID names this host instead of its hostname (as NCCL_HOSTID does), so ranks in

@@ -276,11 +276,13 @@ int rpt_compare(const struct ibc_csv_table *base, const char *base_name,
 	rc = out->rows && used ? pair_rows(&x, out, used) : -ENOMEM;
 	free(used);
 	if (rc) {
+		rpt_compare_free(out);
 		snprintf(err, errlen, "out of memory comparing %s with %s", new_name, base_name);
 		return rc;
 	}
 	if (out->count[RPT_V_NEW_ONLY] == nw->nrows) {
 		say_differ(&x, base_name, new_name, err, errlen);
+		rpt_compare_free(out); /* the caller frees only what a success returns */
 		return -ENOENT;
 	}
 	return 0;

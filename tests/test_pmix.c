@@ -194,12 +194,12 @@ static void slurm(void)
 		}
 		why[strcspn(why, "\n")] = '\0';
 		if (rc == 77) {
-			tap_skip(7, why[0] ? why : "Slurm cannot run here");
+			tap_skip(8, why[0] ? why : "Slurm cannot run here");
 			return;
 		}
 		ok(0, "slurm.sh up: a 3-node Slurm cluster on the staged hosts (exit %d: %s)", rc,
 		   why);
-		tap_skip(6, "no Slurm cluster");
+		tap_skip(7, "no Slurm cluster");
 		goto down;
 	}
 	snprintf(conf, sizeof(conf), "SLURM_CONF=%s/slurm.conf", dir);
@@ -275,6 +275,13 @@ static void nightly(char *const env[])
 		 dir);
 	ok(dir[0] && sh(cmd) == 0, "... findings.csv empty, summary.json passed, junit.xml, "
 				   "ibcoll.prom with exit code 0");
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s/../check' && for h in %s1 %s2 %s3; do test -f $h/check.csv && "
+		 "test $(wc -l < $h/findings.csv) -eq 1 && grep -q \",host,\" $h/check.csv || exit 1; "
+		 "done",
+		 dir, prefix, prefix, prefix);
+	ok(dir[0] && sh(cmd) == 0, "... and the preflight of each node in check/<host>: check.csv, "
+				   "no finding");
 }
 
 /* a port on 127.0.0.1 that nobody listens on */
@@ -386,7 +393,7 @@ int main(void)
 	/* names and subnet carry the pid so concurrent runs do not collide */
 	snprintf(prefix, sizeof(prefix), "pm%d", (int)getpid() % 100000);
 	snprintf(net, sizeof(net), "10.215.%d", (int)getpid() % 250);
-	tap_plan(18);
+	tap_plan(19);
 	one_host();
 	dead_server();
 	missing_rank();
@@ -394,10 +401,10 @@ int main(void)
 	rc = sh(cmd);
 	staged = rc == 0;
 	if (rc == 77) {
-		tap_skip(10, "network namespaces cannot be made here (needs root, ip, veth)");
+		tap_skip(11, "network namespaces cannot be made here (needs root, ip, veth)");
 	} else if (rc != 0) {
 		ok(0, "hosts.sh up: 3 staged hosts (exit %d)", rc);
-		tap_skip(9, "no staged hosts");
+		tap_skip(10, "no staged hosts");
 	} else {
 		staged_mpirun();
 		slurm();
