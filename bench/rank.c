@@ -264,11 +264,10 @@ static int with_comm(struct bench_drv *d, const struct bench_host *me,
 	code = comm_init(d, me);
 	if (code)
 		return code;
+	bench__counters_before(d, &cnt); /* before results.csv exists: tests wait for it */
 	code = open_reports(d, hosts);
-	if (!code) {
-		bench__counters_before(d, &cnt);
+	if (!code)
 		code = run_command(d);
-	}
 	ibc_csv_close(d->csv);
 	d->csv = NULL;
 	if ((code == 0 || code == IBC_EXIT_CHECK) && bench__counters_after(d, &cnt, &f, &cases))

@@ -91,19 +91,15 @@ static int parse_line(char **row, const int *col, struct rpt_expect *x, int *bad
 	return isnan(x->min_busbw) && isnan(x->max_time) ? -ENODATA : 0;
 }
 
-int rpt_expect_load(const char *path, struct rpt_expects *e, char *err, size_t errlen)
+int rpt_expect_from_table(const struct ibc_csv_table *t, const char *path,
+			  struct rpt_expects *e, char *err, size_t errlen)
 {
-	static const char *const what[] = {
-	    "a collective name or *",	     "an algorithm name or *",
-	    "a transport name or *",	     "a size (8, 1M, 4G) or *",
-	    "a busbw in GB/s > 0, or empty", "a time in us > 0, or empty"};
-	struct ibc_csv_table *t;
-	int col[IBC_ARRAY_SIZE(file_cols)], r, bad, rc;
+	static const char *const what[] = { "a collective name or *", "an algorithm name or *",
+					     "a transport name or *", "a size (8, 1M, 4G) or *",
+					     "a busbw in GB/s > 0, or empty", "a time in us > 0, or empty" };
+	int col[IBC_ARRAY_SIZE(file_cols)], r, bad = 0, rc = 0;
 	size_t i;
 
-	rc = ibc_csv_read(path, &t, err, errlen);
-	if (rc)
-		return rc;
 	for (i = 0; i < IBC_ARRAY_SIZE(file_cols); i++) {
 		col[i] = ibc_csv_col(t, file_cols[i]);
 		if (col[i] < 0) {
@@ -111,7 +107,6 @@ int rpt_expect_load(const char *path, struct rpt_expects *e, char *err, size_t e
 				 "%s:1: no column '%s' (the header is "
 				 "collective,algo,transport,bytes,min_busbw_GBps,max_time_us)",
 				 path, file_cols[i]);
-			ibc_csv_free(t);
 			return -EINVAL;
 		}
 	}
@@ -120,17 +115,15 @@ int rpt_expect_load(const char *path, struct rpt_expects *e, char *err, size_t e
 
 		rc = x ? parse_line(t->rows[r], col, x, &bad) : -ENOMEM;
 		if (rc == -ENODATA)
-			snprintf(err, errlen,
-				 "%s:%d: neither min_busbw_GBps nor max_time_us is given", path,
-				 t->row_line[r]);
+			snprintf(err, errlen, "%s:%d: neither min_busbw_GBps nor max_time_us is given",
+				 path, t->row_line[r]);
 		else if (rc == -EINVAL)
-			snprintf(err, errlen, "%s:%d:%d: %s '%s': expected %s", path,
-				 t->row_line[r], ibc_csv_field_col(t, r, col[bad]), file_cols[bad],
-				 t->rows[r][col[bad]], what[bad]);
+			snprintf(err, errlen, "%s:%d:%d: %s '%s': expected %s", path, t->row_line[r],
+				 ibc_csv_field_col(t, r, col[bad]), file_cols[bad], t->rows[r][col[bad]],
+				 what[bad]);
 		else if (x)
 			snprintf(x->where, sizeof(x->where), "%.80s:%d", path, t->row_line[r]);
 	}
-	ibc_csv_free(t);
 	if (rc == -ENODATA)
 		rc = -EINVAL;
 	if (rc == -ENOMEM)
@@ -138,9 +131,22 @@ int rpt_expect_load(const char *path, struct rpt_expects *e, char *err, size_t e
 	return rc;
 }
 
+int rpt_expect_load(const char *path, struct rpt_expects *e, char *err, size_t errlen)
+{
+	struct ibc_csv_table *t;
+	int rc = ibc_csv_read(path, &t, err, errlen);
+
+	if (rc)
+		return rc;
+	rc = rpt_expect_from_table(t, path, e, err, errlen);
+	ibc_csv_free(t);
+	return rc;
+}
+
 int rpt_expect_parse_busbw(const char *arg, struct rpt_expects *e, char *err, size_t errlen)
 {
 	char buf[1024], *save = NULL, *item;
+	int n = 0;
 
 	if (strlen(arg) >= sizeof(buf) || !arg[0]) {
 		snprintf(err, errlen, "--expect-busbw: expected SIZE=GB/s[,SIZE=GB/s...]");
@@ -166,6 +172,11 @@ int rpt_expect_parse_busbw(const char *arg, struct rpt_expects *e, char *err, si
 			return -EINVAL;
 		}
 		snprintf(x->where, sizeof(x->where), "--expect-busbw %.30s=%.30s", item, eq + 1);
+		n++;
+	}
+	if (!n) { /* "," or ",,": strtok_r finds no item (found by tests/fuzz) */
+		snprintf(err, errlen, "--expect-busbw '%s': expected SIZE=GB/s[,SIZE=GB/s...]", arg);
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -34,6 +34,10 @@ struct rpt_expects {
 /* Append the expectations of an expectations file. 0, or -EINVAL / -errno with err saying
  * "path:line:col: what" (a missing column, a bad size or number, no limit on a line). */
 int rpt_expect_load(const char *path, struct rpt_expects *e, char *err, size_t errlen);
+/* The same from a table already read (path: its name in messages); also what tests/fuzz
+ * drives. */
+int rpt_expect_from_table(const struct ibc_csv_table *t, const char *path,
+			  struct rpt_expects *e, char *err, size_t errlen);
 /* Append "SIZE=GB/s[,...]". 0 or -EINVAL with err naming the item. */
 int rpt_expect_parse_busbw(const char *arg, struct rpt_expects *e, char *err, size_t errlen);
 void rpt_expects_free(struct rpt_expects *e);

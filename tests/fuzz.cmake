@@ -6,10 +6,11 @@
 # test_fuzz_short runs every libFuzzer binary for a few seconds (scripts/fuzz --tap, which
 # builds build-fuzz/ with clang); it skips where clang or libFuzzer is missing.
 set(ibc_fuzz_dir ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
-set(ibc_fuzz_names boot cluster csv opts optmsg tcp topo)
+set(ibc_fuzz_names boot cluster csv expect opts optmsg tcp topo)
 set(ibc_fuzz_libs_boot ibc_bootstrap)
 set(ibc_fuzz_libs_cluster ibc_reports)
 set(ibc_fuzz_libs_csv ibc_reports)
+set(ibc_fuzz_libs_expect ibc_reports)
 set(ibc_fuzz_libs_opts ibc_bench)
 set(ibc_fuzz_libs_optmsg ibc_bench)
 set(ibc_fuzz_libs_tcp ibc_transports)

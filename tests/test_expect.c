@@ -97,6 +97,9 @@ static void shorthand(void)
 	       rpt_expect_parse_busbw("", &e, err, sizeof(err)) == -EINVAL,
 	   "--expect-busbw 1X=3, 1M=0 and empty refused");
 	rpt_expects_free(&e);
+	ok(rpt_expect_parse_busbw(",,", &e, err, sizeof(err)) == -EINVAL && e.n == 0,
+	   "--expect-busbw ',,' (no item) refused (found by tests/fuzz)");
+	rpt_expects_free(&e);
 }
 
 static void checks(void)
@@ -204,7 +207,7 @@ int main(void)
 		return tap_skip_all("IBCOLL_BIN not set (run through ctest)");
 	snprintf(tmp, sizeof(tmp), "/tmp/ibc_expect_%d", (int)getpid());
 	mkdir(tmp, 0700);
-	tap_plan(19);
+	tap_plan(20);
 	load_file();
 	shorthand();
 	checks();
