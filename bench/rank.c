@@ -272,11 +272,12 @@ static int with_comm(struct bench_drv *d, const struct bench_host *me,
 	d->csv = NULL;
 	if ((code == 0 || code == IBC_EXIT_CHECK) && bench__counters_after(d, &cnt, &f, &cases))
 		ibc_log("port counters: %s", ibc_err_get());
+	rc = code; /* every rank knows the run's code: the barrier below is taken by all or none */
 	if (d->rank == 0 && (code == 0 || code == IBC_EXIT_CHECK))
 		code = bench__verdict(d->o, code, &f, &cases);
 	rpt_cases_free(&cases);
 	rpt_findings_free(&f);
-	if (code != IBC_EXIT_ENV)
+	if (rc != IBC_EXIT_ENV)
 		ibc_boot_barrier(d->boot); /* nobody tears down while a peer still reads */
 	ibc_comm_fini(&d->comm);
 	return code;
