@@ -13,9 +13,9 @@
 #include "findings.h"
 #include "ibc_common.h"
 #include "ibc_csv.h"
-#include "ibc_id.h"
 #include "ibc_sysfs.h"
 #include "machine.h"
+#include "opts.h"
 #include "schema.h"
 #include "topo.h"
 #include "verdict.h"
@@ -28,7 +28,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define MAX_PORTS 8
 
@@ -44,7 +43,8 @@ struct check {
 	const char *root; /* sysfs root for the reads, NULL: no sysfs facts */
 	struct expect ex;
 	struct ibc_csv_writer *csv;
-	char run_id[32], host[64];
+	struct bench_report_cfg rep; /* run id, start time, run directory */
+	char host[64];
 	struct rpt_findings f;
 	struct rpt_cases cases;
 	int facts;
@@ -125,7 +125,7 @@ static void fact(struct check *c, const char *item, const char *name, const char
 		 const char *value, const char *expected, const char *status)
 {
 	char sv[8];
-	const char *v[RPT_CHECK_NCOLS] = { sv,	 c->run_id, c->host,  item,  name,
+	const char *v[RPT_CHECK_NCOLS] = { sv,	 c->rep.run_id, c->host,  item,  name,
 					   key, value,	   expected, status };
 
 	snprintf(sv, sizeof(sv), "%d", RPT_SCHEMA_VERSION);
@@ -472,27 +472,20 @@ static const char *pick_root(const char *opt, const char *xml)
 	return ibc_sysfs_root();
 }
 
-static int open_report(struct check *c, const char *out, char *dir, size_t len)
+static int open_report(struct check *c, const char *out)
 {
 	static const char *const cols[] = { RPT_CHECK_COLUMNS };
-	char path[600], ts[32];
-	time_t now = time(NULL);
-	struct tm tm;
+	char path[600];
 	int rc;
 
-	ibc_new_id(c->run_id, sizeof(c->run_id));
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-	if (out)
-		snprintf(dir, len, "%s", out);
-	else
-		snprintf(dir, len, "ibcoll-results/%s-%s", ts, c->run_id);
-	rc = ibc_mkdir_p(dir);
+	c->rep.out = out;
+	bench__stamp(&c->rep);
+	rc = ibc_mkdir_p(c->rep.outdir);
 	if (rc) {
-		fprintf(stderr, "ibcoll check: cannot create %s: %s\n", dir, strerror(-rc));
+		fprintf(stderr, "ibcoll check: cannot create %s: %s\n", c->rep.outdir, strerror(-rc));
 		return IBC_EXIT_ENV;
 	}
-	snprintf(path, sizeof(path), "%s/check.csv", dir);
+	snprintf(path, sizeof(path), "%s/check.csv", c->rep.outdir);
 	rc = ibc_csv_create(path, cols, RPT_CHECK_NCOLS, &c->csv);
 	if (rc) {
 		fprintf(stderr, "ibcoll check: %s\n", ibc_err_get());
@@ -503,15 +496,10 @@ static int open_report(struct check *c, const char *out, char *dir, size_t len)
 
 static int run_check(struct check *c, struct topo *t, const char *out)
 {
-	char dir[512], started[32];
-	struct rpt_run_info info = { "check", c->run_id, started, 0 };
-	int packages = 0, numas = 0, cores = 0, rc;
-	time_t now = time(NULL);
-	struct tm tm;
+	const char *dir = c->rep.outdir;
+	struct rpt_run_info info = { "check", c->rep.run_id, c->rep.started, 0 };
+	int packages = 0, numas = 0, cores = 0, rc = open_report(c, out);
 
-	gmtime_r(&now, &tm);
-	strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	rc = open_report(c, out, dir, sizeof(dir));
 	if (rc)
 		return rc;
 	topo_machine(t, &packages, &numas, &cores, NULL);

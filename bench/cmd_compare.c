@@ -8,8 +8,8 @@
 #include "compare.h"
 #include "findings.h"
 #include "ibc_common.h"
-#include "ibc_id.h"
 #include "machine.h"
+#include "opts.h"
 #include "verdict.h"
 
 #include <errno.h>
@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -112,25 +111,6 @@ static void print_rows(const struct ibc_csv_table *b, const struct ibc_csv_table
 	       c->count[RPT_V_NEW_ONLY]);
 }
 
-/* The run directory: out (made if missing), else ibcoll-results/<time>-<run_id>; run_id
- * given (the run's own, under --baseline) or new. */
-static int make_dir(const char *out, char *dir, size_t len, char *run_id, size_t idlen)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-	char ts[32];
-
-	if (!run_id[0])
-		ibc_new_id(run_id, idlen);
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-	if (out)
-		snprintf(dir, len, "%s", out);
-	else
-		snprintf(dir, len, "ibcoll-results/%s-%s", ts, run_id);
-	return ibc_mkdir_p(dir);
-}
-
 int bench_compare_load(const char *base, const char *nw, struct bench_cmp_in *in)
 {
 	int rc;
@@ -173,28 +153,26 @@ int bench_compare_do(struct bench_cmp_in *in, double tol, const char *dir, const
 /* The CLI's flow: both files read before its run directory is made. */
 static int compare_cli(const char *base, const char *nw, double tol, const char *out)
 {
+	struct bench_report_cfg r = {.out = out};
 	struct bench_cmp_in in;
 	struct rpt_findings f = {0};
 	struct rpt_cases cases = {0};
-	char dir[512], run_id[32] = "", started[32];
 	int rc = bench_compare_load(base, nw, &in), mk = 0;
-	time_t now = time(NULL);
-	struct tm tm;
 
-	if (!rc)
-		mk = make_dir(out, dir, sizeof(dir), run_id, sizeof(run_id));
+	if (!rc) {
+		bench__stamp(&r);
+		mk = ibc_mkdir_p(r.outdir);
+	}
 	if (mk) {
-		fprintf(stderr, "ibcoll compare: cannot create %s: %s\n", dir, strerror(-mk));
+		fprintf(stderr, "ibcoll compare: cannot create %s: %s\n", r.outdir, strerror(-mk));
 		rc = IBC_EXIT_ENV;
 	}
-	gmtime_r(&now, &tm);
-	strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	rc = rc ? rc : bench_compare_do(&in, tol, dir, run_id, &f, &cases);
+	rc = rc ? rc : bench_compare_do(&in, tol, r.outdir, r.run_id, &f, &cases);
 	if (!rc) {
-		struct rpt_run_info info = {"compare", run_id, started, 0};
+		struct rpt_run_info info = {"compare", r.run_id, r.started, 0};
 
-		printf("# Report: %s/compare.csv\n", dir);
-		rc = bench__conclude(dir, &info, NULL, &f, &cases);
+		printf("# Report: %s/compare.csv\n", r.outdir);
+		rc = bench__conclude(r.outdir, &info, NULL, &f, &cases);
 	}
 	rpt_cases_free(&cases);
 	rpt_findings_free(&f);

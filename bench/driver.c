@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void stamp(struct bench_report_cfg *r)
+void bench__stamp(struct bench_report_cfg *r)
 {
 	time_t now = time(NULL);
 	struct tm tm;
@@ -61,7 +61,7 @@ static int bench_main(int argc, char **argv, bool sendrecv)
 
 	if (done)
 		return code;
-	stamp(&o.report);
+	bench__stamp(&o.report);
 	snprintf(path, sizeof(path), "%s/results.csv", o.report.outdir);
 	if (access(path, F_OK) == 0) {
 		fprintf(stderr,

@@ -93,6 +93,9 @@ struct bench_opts {
 	struct bench_report_cfg report;
 };
 
+/* A new run of any command: a run id, the UTC start time and the run directory's name
+ * (r->out, else ibcoll-results/<time>-<run_id>); creates nothing (driver.c). */
+void bench__stamp(struct bench_report_cfg *r);
 /* Parse argv (argv[0] is the subcommand) into o, defaults first. 0 (o->help set when --help
  * printed the usage), or -EINVAL after a usage message on stderr naming the flag. */
 int bench__opts_parse(int argc, char **argv, bool sendrecv, struct bench_opts *o);

@@ -48,21 +48,16 @@ int bench__verdict_validate(const struct bench_opts *o)
 static int rows_not_ok(const struct ibc_csv_table *t, struct rpt_findings *f,
 		       struct rpt_cases *cases)
 {
-	int st = ibc_csv_col(t, "status"), wr = ibc_csv_col(t, "wrong_ranks");
-	int co = ibc_csv_col(t, "collective"), al = ibc_csv_col(t, "algo");
-	int by = ibc_csv_col(t, "bytes"), dt = ibc_csv_col(t, "dtype");
-	int pl = ibc_csv_col(t, "placement"), tp = ibc_csv_col(t, "transport"), r;
+	int st = ibc_csv_col(t, "status"), wr = ibc_csv_col(t, "wrong_ranks"), r;
 
-	if (st < 0 || wr < 0 || co < 0 || al < 0 || by < 0 || dt < 0 || pl < 0 || tp < 0)
+	if (st < 0 || wr < 0)
 		return -EINVAL;
 	for (r = 0; r < t->nrows; r++) {
 		const char *s = t->rows[r][st], *check = strcmp(s, "wrong") ? "run" : "correctness";
 		struct rpt_finding *x;
 		char name[240];
 
-		snprintf(name, sizeof(name), "%s %s over %s, %s, %s-place, %s bytes", t->rows[r][co],
-			 t->rows[r][al], t->rows[r][tp], t->rows[r][dt], t->rows[r][pl],
-			 t->rows[r][by]);
+		rpt_row_words(t, r, name, sizeof(name));
 		if (strcmp(s, "ok") == 0) {
 			if (rpt_cases_add(cases, "correctness", name, NULL))
 				return -ENOMEM;

@@ -108,21 +108,6 @@ static double num(const char *s)
 	return s[0] && !ibc_parse_double(s, &v) ? v : NAN;
 }
 
-/* The identity of a row in words, for the evidence sentence. */
-static void describe(const struct ibc_csv_table *t, const struct cols *c, int r, char *out,
-		     size_t len)
-{
-	char sz[32];
-	uint64_t bytes = 0;
-
-	ibc_parse_u64(t->rows[r][c->id[11]], &bytes);
-	ibc_format_size(bytes, sz, sizeof(sz));
-	snprintf(out, len, "%s %s over %s (%s, %s %s, %s-place, %s ranks on %s nodes, %s bytes)",
-		 t->rows[r][c->id[0]], t->rows[r][c->id[1]], t->rows[r][c->id[2]],
-		 t->rows[r][c->id[3]], t->rows[r][c->id[4]], t->rows[r][c->id[5]],
-		 t->rows[r][c->id[6]], t->rows[r][c->id[7]], t->rows[r][c->id[8]], sz);
-}
-
 struct ctx {
 	const struct ibc_csv_table *b, *n;
 	struct cols cb, cn;
@@ -136,7 +121,7 @@ static int add_case(struct ctx *x, const struct rpt_cmp_row *cr, const char *fai
 {
 	char what[300];
 
-	describe(x->n, &x->cn, cr->cur, what, sizeof(what));
+	rpt_row_words(x->n, cr->cur, what, sizeof(what));
 	return rpt_cases_add(x->cases, "baseline", what, failure);
 }
 
@@ -149,7 +134,7 @@ static int add_finding(struct ctx *x, const struct rpt_cmp_row *cr)
 
 	if (!fd)
 		return -ENOMEM;
-	describe(x->n, &x->cn, cr->cur, what, sizeof(what));
+	rpt_row_words(x->n, cr->cur, what, sizeof(what));
 	if (cr->verdict == RPT_V_STATUS) {
 		snprintf(fd->evidence, sizeof(fd->evidence),
 			 "%s: status %s in the baseline, %s now", what, bs, ns);

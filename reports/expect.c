@@ -18,15 +18,8 @@ static struct rpt_expect *grow(struct rpt_expects *e)
 {
 	struct rpt_expect *x;
 
-	if (e->n == e->cap) {
-		int cap = e->cap ? 2 * e->cap : 16;
-		struct rpt_expect *v = realloc(e->v, (size_t)cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		e->v = v;
-		e->cap = cap;
-	}
+	if (rpt__grow((void **)&e->v, e->n, &e->cap, sizeof(*e->v), 16))
+		return NULL;
 	x = &e->v[e->n++];
 	memset(x, 0, sizeof(*x));
 	x->any_bytes = true;
@@ -182,16 +175,14 @@ int rpt_expect_parse_busbw(const char *arg, struct rpt_expects *e, char *err, si
 }
 
 struct rcols {
-	int coll, algo, tp, bytes, busbw, p50, status, dtype, op, place, nranks;
+	int coll, algo, tp, bytes, busbw, p50, status;
 };
 
 static int result_cols(const struct ibc_csv_table *t, struct rcols *c)
 {
 	const char *names[] = {"collective", "algo",	    "transport", "bytes",
-			       "busbw_GBps", "time_p50_us", "status",	 "dtype",
-			       "op",	     "placement",   "nranks"};
-	int *dst[] = {&c->coll,	  &c->algo,  &c->tp, &c->bytes, &c->busbw, &c->p50,
-		      &c->status, &c->dtype, &c->op, &c->place, &c->nranks};
+			       "busbw_GBps", "time_p50_us", "status"};
+	int *dst[] = {&c->coll, &c->algo, &c->tp, &c->bytes, &c->busbw, &c->p50, &c->status};
 	size_t i;
 
 	for (i = 0; i < IBC_ARRAY_SIZE(names); i++) {
@@ -224,24 +215,20 @@ static int case_of(struct rpt_cases *cases, const char *what, const struct rpt_e
 }
 
 /* One selected row against x: a finding (and a failed case) when it misses a limit. */
-static int check_row(const struct rpt_expect *x, char **row, const struct rcols *c,
-		     struct rpt_findings *f, struct rpt_cases *cases)
+static int check_row(const struct rpt_expect *x, const struct ibc_csv_table *t, int r,
+		     const struct rcols *c, struct rpt_findings *f, struct rpt_cases *cases)
 {
-	double bw = NAN, t = NAN;
+	char *const *row = t->rows[r];
+	double bw = NAN, us = NAN;
 	bool ok_bw, ok_t, measured = strcmp(row[c->status], "ok") == 0;
 	struct rpt_finding *fd;
-	char sz[32], what[200];
-	uint64_t bytes = 0;
+	char what[300];
 
 	if (measured)
-		measured = !ibc_parse_double(row[c->busbw], &bw) && !ibc_parse_double(row[c->p50], &t);
+		measured = !ibc_parse_double(row[c->busbw], &bw) && !ibc_parse_double(row[c->p50], &us);
 	ok_bw = isnan(x->min_busbw) || (measured && bw >= x->min_busbw);
-	ok_t = isnan(x->max_time) || (measured && t <= x->max_time);
-	ibc_parse_u64(row[c->bytes], &bytes);
-	ibc_format_size(bytes, sz, sizeof(sz));
-	snprintf(what, sizeof(what), "%s %s over %s (%s %s, %s-place, %s ranks, %s bytes)",
-		 row[c->coll], row[c->algo], row[c->tp], row[c->dtype], row[c->op], row[c->place],
-		 row[c->nranks], sz);
+	ok_t = isnan(x->max_time) || (measured && us <= x->max_time);
+	rpt_row_words(t, r, what, sizeof(what));
 	if (ok_bw && ok_t)
 		return case_of(cases, what, x, NULL);
 	fd = rpt_findings_add(f, "threshold", "row");
@@ -249,14 +236,14 @@ static int check_row(const struct rpt_expect *x, char **row, const struct rcols 
 		return -ENOMEM;
 	if (!measured) {
 		snprintf(fd->evidence, sizeof(fd->evidence),
-			 "%s: not measured (status %s), so %s is not met", what, row[c->status],
+			 "%.230s: not measured (status %.16s), so %.90s is not met", what, row[c->status],
 			 x->where);
 		return case_of(cases, what, x, fd->evidence);
 	}
-	fd->measured = ok_bw ? t : bw;
+	fd->measured = ok_bw ? us : bw;
 	fd->expected = ok_bw ? x->max_time : x->min_busbw;
 	snprintf(fd->unit, sizeof(fd->unit), "%s", ok_bw ? "us" : "GB/s");
-	snprintf(fd->evidence, sizeof(fd->evidence), "%s: %s %.3f %s, %s %.3f %s (%s)", what,
+	snprintf(fd->evidence, sizeof(fd->evidence), "%.230s: %s %.3f %s, %s %.3f %s (%.90s)", what,
 		 ok_bw ? "p50 time" : "busbw", fd->measured, fd->unit,
 		 ok_bw ? "the limit is at most" : "the minimum is", fd->expected, fd->unit, x->where);
 	return case_of(cases, what, x, fd->evidence);
@@ -276,7 +263,7 @@ int rpt_expect_check(const struct rpt_expects *e, const struct ibc_csv_table *re
 			if (!selects(&e->v[i], results->rows[r], &c))
 				continue;
 			n++;
-			rc = check_row(&e->v[i], results->rows[r], &c, f, cases);
+			rc = check_row(&e->v[i], results, r, &c, f, cases);
 		}
 		*checked += n;
 		if (!n) {

@@ -3,6 +3,7 @@
  * findings.c - findings.csv rows and the closing lines that state them (findings.h).
  */
 #include "findings.h"
+#include "ibc_common.h"
 #include "ibc_csv.h"
 #include "schema.h"
 
@@ -11,19 +12,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+int rpt__grow(void **v, int n, int *cap, size_t elem, int first)
+{
+	int c = *cap ? 2 * *cap : first;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	nv = realloc(*v, (size_t)c * elem);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = c;
+	return 0;
+}
+
+void rpt_row_words(const struct ibc_csv_table *t, int row, char *out, size_t len)
+{
+	static const char *const cols[] = { "collective", "algo",   "transport", "mem",
+					    "dtype",	  "op",	    "placement", "nranks",
+					    "nnodes",	  "bytes" };
+	const char *v[IBC_ARRAY_SIZE(cols)];
+	char sz[32] = "?";
+	uint64_t bytes;
+	size_t i;
+
+	for (i = 0; i < IBC_ARRAY_SIZE(cols); i++) {
+		int c = ibc_csv_col(t, cols[i]);
+
+		v[i] = c >= 0 ? t->rows[row][c] : "?";
+	}
+	if (!ibc_parse_u64(v[9], &bytes))
+		ibc_format_size(bytes, sz, sizeof(sz));
+	snprintf(out, len, "%s %s over %s (%s, %s %s, %s-place, %s ranks on %s nodes, %s bytes)",
+		 v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], sz);
+}
+
 struct rpt_finding *rpt_findings_add(struct rpt_findings *f, const char *check, const char *kind)
 {
 	struct rpt_finding *x;
 
-	if (f->n == f->cap) {
-		int cap = f->cap ? 2 * f->cap : 16;
-		struct rpt_finding *v = realloc(f->v, (size_t)cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		f->v = v;
-		f->cap = cap;
-	}
+	if (rpt__grow((void **)&f->v, f->n, &f->cap, sizeof(*f->v), 16))
+		return NULL;
 	x = &f->v[f->n++];
 	memset(x, 0, sizeof(*x));
 	snprintf(x->check, sizeof(x->check), "%s", check);
@@ -39,15 +69,8 @@ int rpt_cases_add(struct rpt_cases *c, const char *check, const char *name, cons
 
 	if (!c)
 		return 0;
-	if (c->n == c->cap) {
-		int cap = c->cap ? 2 * c->cap : 64;
-		struct rpt_case *v = realloc(c->v, (size_t)cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		c->v = v;
-		c->cap = cap;
-	}
+	if (rpt__grow((void **)&c->v, c->n, &c->cap, sizeof(*c->v), 64))
+		return -ENOMEM;
 	x = &c->v[c->n++];
 	snprintf(x->check, sizeof(x->check), "%s", check);
 	snprintf(x->name, sizeof(x->name), "%s", name);

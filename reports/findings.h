@@ -9,6 +9,8 @@
 #ifndef RPT_FINDINGS_H
 #define RPT_FINDINGS_H
 
+#include "ibc_csv.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -50,6 +52,15 @@ struct rpt_cases {
 /* Append a case (c may be NULL: nothing recorded); 0 or -ENOMEM. message NULL = passed. */
 int rpt_cases_add(struct rpt_cases *c, const char *check, const char *name, const char *message);
 void rpt_cases_free(struct rpt_cases *c);
+
+/* A results.csv row in words for evidence and case names, the same in every check:
+ * "allreduce ring over tcp (host, float sum, out-place, 8 ranks on 2 nodes, 1M bytes)";
+ * a column the table lacks reads "?". */
+void rpt_row_words(const struct ibc_csv_table *t, int row, char *out, size_t len);
+
+/* Make room for one more element of size elem in *v (n used, *cap allocated; doubling from
+ * first): 0 or -ENOMEM (*v unchanged). The lists of findings, cases and expectations. */
+int rpt__grow(void **v, int n, int *cap, size_t elem, int first);
 
 /* Write dir/findings.csv (exclusive create; a header only when there are none). 0 or -errno
  * with err saying what failed. */
