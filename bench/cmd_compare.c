@@ -57,17 +57,23 @@ int bench_parse_tolerance(const char *s, double *frac)
 }
 
 /* A run directory or a results.csv: the table, or exit 2 with a message. */
-static int load(const char *arg, struct ibc_csv_table **t, char *path, size_t len)
+int bench_results_read(const char *arg, struct ibc_csv_table **t, char *path, size_t len,
+		       char *err, size_t errlen)
 {
 	struct stat st;
-	char err[600];
-	int rc;
 
 	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode))
 		snprintf(path, len, "%s/results.csv", arg);
 	else
 		snprintf(path, len, "%s", arg);
-	rc = ibc_csv_read(path, t, err, sizeof(err));
+	return ibc_csv_read(path, t, err, errlen);
+}
+
+static int load(const char *arg, struct ibc_csv_table **t, char *path, size_t len)
+{
+	char err[600];
+	int rc = bench_results_read(arg, t, path, len, err, sizeof(err));
+
 	if (rc) {
 		fprintf(stderr, "ibcoll compare: %s\n", err);
 		return IBC_EXIT_USAGE;
@@ -122,7 +128,8 @@ int bench_compare_load(const char *base, const char *nw, struct bench_cmp_in *in
 
 void bench_compare_unload(struct bench_cmp_in *in)
 {
-	ibc_csv_free(in->b);
+	if (!in->b_borrowed)
+		ibc_csv_free(in->b);
 	ibc_csv_free(in->n);
 	memset(in, 0, sizeof(*in));
 }

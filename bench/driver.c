@@ -51,23 +51,19 @@ static int get_opts(int argc, char **argv, bool sendrecv, struct bench_opts *o, 
 	return 0;
 }
 
-static int bench_main(int argc, char **argv, bool sendrecv)
+/* The run of validated options o: fork the local ranks, or be one rank of a launcher's. */
+static int run_opts(struct bench_opts *o, bool sendrecv)
 {
-	struct bench_opts o;
 	struct ibc_boot_env env;
 	char path[600];
-	bool done, launched;
-	int code = get_opts(argc, argv, sendrecv, &o, &done);
-
-	if (done)
-		return code;
-	bench__stamp(&o.report);
-	snprintf(path, sizeof(path), "%s/results.csv", o.report.outdir);
+	bool launched;
+	bench__stamp(&o->report);
+	snprintf(path, sizeof(path), "%s/results.csv", o->report.outdir);
 	if (access(path, F_OK) == 0) {
 		fprintf(stderr,
 			"ibcoll: --out %s already holds results.csv: ibcoll never overwrites a "
 			"report; choose another directory\n",
-			o.report.outdir);
+			o->report.outdir);
 		return IBC_EXIT_USAGE;
 	}
 	if (getenv("IBCOLL_HOSTID") && ibc_hostid_check(getenv("IBCOLL_HOSTID"))) {
@@ -81,27 +77,40 @@ static int bench_main(int argc, char **argv, bool sendrecv)
 		fprintf(stderr, "ibcoll: %s\n", ibc_err_get());
 		return IBC_EXIT_USAGE;
 	}
-	if (env.nranks > 1 && strcmp(env.source, "ibcoll") != 0 && o.launch.np_set &&
-	    o.launch.np != env.nranks) {
+	if (env.nranks > 1 && strcmp(env.source, "ibcoll") != 0 && o->launch.np_set &&
+	    o->launch.np != env.nranks) {
 		fprintf(stderr,
 			"ibcoll: --np %ld conflicts with the launcher's %d ranks (%s): drop --np "
 			"under mpirun/srun\n",
-			o.launch.np, env.nranks, env.source);
+			o->launch.np, env.nranks, env.source);
 		return IBC_EXIT_USAGE;
 	}
 	/* under PMIx even one rank is the launcher's (mpirun -np 1), unless --np asks for more */
 	launched = env.nranks > 1 ||
-		   (env.wireup == IBC_WIREUP_PMIX && (env.nranks == 0 || !o.launch.np_set));
-	if (sendrecv && !launched && o.launch.np < 2) {
+		   (env.wireup == IBC_WIREUP_PMIX && (env.nranks == 0 || !o->launch.np_set));
+	if (sendrecv && !launched && o->launch.np < 2) {
 		fprintf(stderr, "ibcoll sendrecv: --np %ld: sendrecv needs at least 2 ranks (use "
 				"--np 2 or a launcher)\n",
-			o.launch.np);
+			o->launch.np);
 		return IBC_EXIT_USAGE;
 	}
 	if (launched) /* a launcher's rank (its size maybe from PMIx), or one of --np re-executed */
-		return bench__rank_main(NULL, &o);
-	return ibc_launch_local((int)o.launch.np, bench__rank_main, &o,
-				(int)o.launch.timeout_s * 1000 + 5000);
+		return bench__rank_main(NULL, o);
+	return ibc_launch_local((int)o->launch.np, bench__rank_main, o,
+				(int)o->launch.timeout_s * 1000 + 5000);
+}
+
+static int bench_main(int argc, char **argv, bool sendrecv)
+{
+	struct bench_opts o;
+	bool done;
+	int code = get_opts(argc, argv, sendrecv, &o, &done);
+
+	if (done)
+		return code;
+	code = run_opts(&o, sendrecv);
+	bench__opts_free(&o); /* what validation read: thresholds, the baseline */
+	return code;
 }
 
 int ibc_allreduce_main(int argc, char **argv)

@@ -694,26 +694,9 @@ static int validate_topo_xml(const struct bench_opts *o)
 	return 0;
 }
 
-/* --baseline: a run directory (or its results.csv) that can be read now, not after the run. */
-static int baseline_check(const struct bench_opts *o)
+void bench__opts_free(struct bench_opts *o)
 {
-	struct ibc_csv_table *t;
-	struct stat st;
-	char path[600], err[600];
-	int rc;
-
-	if (stat(o->report.baseline, &st) == 0 && S_ISDIR(st.st_mode))
-		snprintf(path, sizeof(path), "%s/results.csv", o->report.baseline);
-	else
-		snprintf(path, sizeof(path), "%s", o->report.baseline);
-	rc = ibc_csv_read(path, &t, err, sizeof(err));
-	if (rc)
-		return bench__usage_err(o, "--baseline: %s", err);
-	rc = ibc_csv_col(t, "time_p50_us") < 0 || ibc_csv_col(t, "collective") < 0;
-	ibc_csv_free(t);
-	if (rc)
-		return bench__usage_err(o, "--baseline: %s is not an ibcoll results.csv", path);
-	return 0;
+	bench__verdict_release(o);
 }
 
 int bench__opts_validate(struct bench_opts *o)
@@ -741,11 +724,9 @@ int bench__opts_validate(struct bench_opts *o)
 	if (o->report.out && stat(o->report.out, &st) == 0 && !S_ISDIR(st.st_mode))
 		return bench__usage_err(o, "--out '%s': exists and is not a directory",
 					o->report.out);
-	if ((o->report.baseline && baseline_check(o)) || bench__verdict_validate(o))
-		return -EINVAL;
 	if (tp && strlen(tp) > BENCH_TRANSPORT_MAX) /* the options message has room for this */
 		return bench__usage_err(o, "--transport: path too long");
-	return 0;
+	return bench__verdict_validate(o); /* last: what it loads stays for the run */
 }
 
 int bench__sweep_sizes(const struct bench_sweep_cfg *s, uint64_t *sizes)

@@ -71,12 +71,20 @@ struct bench_launch_cfg {
 
 /* --out and the run's identity. Rank 0's stamp (run id, start time, report directory) holds
  * for every rank of the job. */
+struct rpt_expects;
+struct ibc_csv_table;
+
 struct bench_report_cfg {
 	const char *out; /* borrowed from argv; NULL = the default directory */
 	const char *baseline; /* --baseline DIR (borrowed): compare with it at the end; NULL */
 	double tolerance;     /* --tolerance as a fraction (default 0.05) */
 	const char *expect_busbw; /* --expect-busbw SIZE=GB/s,... (borrowed) or NULL */
 	const char *expect_file;  /* --expect-file FILE (borrowed) or NULL */
+	/* read once by bench__opts_validate (bench__opts_free releases them); rank 0 judges the
+	 * run with them, nothing reads the files again */
+	struct rpt_expects *expects;	 /* --expect-busbw and --expect-file, or NULL */
+	struct ibc_csv_table *base;	 /* --baseline's results.csv, or NULL */
+	char base_path[600];		 /* the file base was read from */
 	char run_id[20];
 	char started[32];
 	char outdir[512];
@@ -93,6 +101,8 @@ struct bench_opts {
 	struct bench_report_cfg report;
 };
 
+/* What bench__opts_validate loaded (thresholds, the baseline); o stays valid otherwise. */
+void bench__opts_free(struct bench_opts *o);
 /* A new run of any command: a run id, the UTC start time and the run directory's name
  * (r->out, else ibcoll-results/<time>-<run_id>); creates nothing (driver.c). */
 void bench__stamp(struct bench_report_cfg *r);

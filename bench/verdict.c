@@ -10,14 +10,23 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* The thresholds the options name; 0 or -EINVAL with err set. */
-static int load_expects(const struct bench_opts *o, struct rpt_expects *e, char *err, size_t len)
+/* The thresholds the options name into o->report.expects; 0 or -EINVAL with err set. */
+static int load_expects(struct bench_opts *o, char *err, size_t len)
 {
+	struct rpt_expects *e;
 	int rc = 0;
 
-	memset(e, 0, sizeof(*e));
+	if (!o->report.expect_busbw && !o->report.expect_file)
+		return 0;
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(err, len, "out of memory");
+		return -EINVAL;
+	}
+	o->report.expects = e;
 	if (o->report.expect_busbw)
 		rc = rpt_expect_parse_busbw(o->report.expect_busbw, e, err, len);
 	if (!rc && o->report.expect_file) {
@@ -28,19 +37,49 @@ static int load_expects(const struct bench_opts *o, struct rpt_expects *e, char 
 	return rc;
 }
 
-int bench__verdict_validate(const struct bench_opts *o)
+/* --baseline: a run directory (or its results.csv) read now, not after the run. */
+static int load_baseline(struct bench_opts *o)
 {
-	struct rpt_expects e;
+	struct bench_report_cfg *r = &o->report;
 	char err[700];
-	int rc = load_expects(o, &e, err, sizeof(err));
 
-	rpt_expects_free(&e);
+	if (!r->baseline)
+		return 0;
+	if (bench_results_read(r->baseline, &r->base, r->base_path, sizeof(r->base_path), err,
+			       sizeof(err)))
+		return bench__usage_err(o, "--baseline: %s", err);
+	if (ibc_csv_col(r->base, "time_p50_us") < 0 || ibc_csv_col(r->base, "collective") < 0)
+		return bench__usage_err(o, "--baseline: %s is not an ibcoll results.csv",
+					r->base_path);
+	return 0;
+}
+
+void bench__verdict_release(struct bench_opts *o)
+{
+	if (o->report.expects) {
+		rpt_expects_free(o->report.expects);
+		free(o->report.expects);
+		o->report.expects = NULL;
+	}
+	ibc_csv_free(o->report.base);
+	o->report.base = NULL;
+}
+
+int bench__verdict_validate(struct bench_opts *o)
+{
+	char err[700];
+	int rc = load_expects(o, err, sizeof(err));
+
 	if (rc)
-		return bench__usage_err(
+		rc = bench__usage_err(
 		    o, "%s%s",
 		    o->report.expect_file && !strstr(err, "--expect") ? "--expect-file: " : "",
 		    err);
-	return 0;
+	if (!rc)
+		rc = load_baseline(o);
+	if (rc)
+		bench__verdict_release(o);
+	return rc;
 }
 
 /* A correctness case per row; rows not ok are findings too, of check "correctness" (wrong
@@ -77,17 +116,13 @@ static int rows_not_ok(const struct ibc_csv_table *t, struct rpt_findings *f,
 static int run_checks(const struct bench_opts *o, const struct ibc_csv_table *t,
 		      struct rpt_findings *f, struct rpt_cases *cases)
 {
-	struct rpt_expects e;
-	char err[700];
+	const struct rpt_expects *e = o->report.expects;
 	int checked = 0, idle = 0, rc = rows_not_ok(t, f, cases);
 
-	if (!rc && load_expects(o, &e, err, sizeof(err)) == 0) {
-		rc = rpt_expect_check(&e, t, f, cases, &checked, &idle);
-		if (e.n)
-			printf("# thresholds: %d expectation(s), %d row check(s), %d selecting no "
-			       "row\n",
-			       e.n, checked, idle);
-		rpt_expects_free(&e);
+	if (!rc && e && e->n) {
+		rc = rpt_expect_check(e, t, f, cases, &checked, &idle);
+		printf("# thresholds: %d expectation(s), %d row check(s), %d selecting no row\n", e->n,
+		       checked, idle);
 	}
 	return rc;
 }
@@ -116,16 +151,21 @@ int bench__verdict(const struct bench_opts *o, int code, struct rpt_findings *f,
 	struct rpt_run_info info = {o->sendrecv ? "sendrecv" : "allreduce", r->run_id, r->started,
 				    0};
 	struct bench_cmp_in in;
-	char path[600];
+	char err[700];
 	int rc;
 
 	fflush(stdout);
-	snprintf(path, sizeof(path), "%s/results.csv", r->outdir);
-	rc = bench_compare_load(r->baseline ? r->baseline : path, path, &in);
-	if (rc)
-		return code ? code : rc;
+	memset(&in, 0, sizeof(in)); /* this run's rows, read once; the baseline's read at start */
+	rc = bench_results_read(r->outdir, &in.n, in.np, sizeof(in.np), err, sizeof(err));
+	if (rc) {
+		ibc_log("%s", err);
+		return code ? code : IBC_EXIT_ENV;
+	}
+	in.b = r->base;
+	in.b_borrowed = true;
+	snprintf(in.bp, sizeof(in.bp), "%s", r->base_path);
 	rc = run_checks(o, in.n, f, cases) ? IBC_EXIT_ENV : 0;
-	if (!rc && r->baseline)
+	if (!rc && r->base)
 		rc = bench_compare_do(&in, r->tolerance, r->outdir, r->run_id, f, cases);
 	if (!rc)
 		rc = bench__conclude(r->outdir, &info, in.n, f, cases);

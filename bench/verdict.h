@@ -14,9 +14,12 @@
 #include "machine.h"
 #include "opts.h"
 
-/* Check the options' thresholds and baseline files before the run: 0 or -EINVAL (usage,
- * message printed naming the flag and file:line). */
-int bench__verdict_validate(const struct bench_opts *o);
+/* Read the options' thresholds and baseline before the run, into o->report.expects and
+ * o->report.base (the verdict uses them; the files are not read again): 0 or -EINVAL (usage,
+ * message printed naming the flag and file:line; nothing kept). */
+int bench__verdict_validate(struct bench_opts *o);
+/* Free what bench__verdict_validate kept. */
+void bench__verdict_release(struct bench_opts *o);
 /* Rank 0 after the run with the run's exit code so far and what checks made during the run
  * found (the port counters; f and cases owned by the caller, added to here): the run's exit
  * code (1 when a check found something, unless it already failed worse). */

@@ -122,6 +122,7 @@ static void parsed(void)
 	ok(!bench__opts_parse(1, argv2, false, &p), "parse the defaults");
 	ok(bench__optmsg_diff(&o, &p) && !strcmp(bench__optmsg_diff(&o, &p), "-b (minbytes)"),
 	   "defaults differ from the command line first at -b");
+	bench__opts_free(&o);
 	free(d);
 }
 

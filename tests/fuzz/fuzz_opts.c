@@ -69,6 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n = bench__sweep_sizes(&o.sweep, sizes);
 			FUZZ_CHECK(n >= 0 && n <= BENCH_MAX_SIZES);
 			roundtrip(&o);
+			bench__opts_free(&o);
 		}
 	}
 	free(text);
